@@ -1,0 +1,119 @@
+# Build and test entry points for the mcpgate.gravitee collection. CI runs `make test` (.ci/run).
+# Every tool comes from the project's virtual environment (.venv), called by path: nothing relies
+# on an activated environment. Each recipe line is echoed; the first failing command stops the run.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+.DELETE_ON_ERROR:
+# `make test` runs its steps in the order listed, even under `make -j`.
+.NOTPARALLEL:
+MAKEFLAGS += --no-builtin-rules
+
+COLLECTION_NAMESPACE := mcpgate
+COLLECTION_NAME := gravitee
+
+# Interpreter used to create .venv (Python 3.11 is the project's version, see DESIGN.md section 7).
+PYTHON ?= python3.11
+PYTHON_VERSION := 3.11
+
+VENV := $(CURDIR)/.venv
+VENV_BIN := $(VENV)/bin
+VENV_STAMP := $(VENV)/.stamp
+# Tools started by the tools themselves (ansible-playbook, ansible-galaxy) come from .venv too.
+VENV_PATH := $(VENV_BIN):$$PATH
+
+CACHE_DIR := $(CURDIR)/.cache
+
+# Scratch space outside this work tree, one folder per clone (named after the clone's path).
+WORK_TMP := $(or $(TMPDIR),/tmp)/$(COLLECTION_NAMESPACE)-$(COLLECTION_NAME)-$(shell printf '%s' '$(CURDIR)' | cksum | cut -d' ' -f1)
+
+# ansible-lint runs offline (.ansible-lint), so it does not install this collection; a symlink
+# .../ansible_collections/mcpgate/gravitee -> this tree lets playbooks and roles resolve the
+# collection's own names. It lives outside the tree so no tool walks into a loop.
+LINT_COLLECTIONS := $(WORK_TMP)/collections
+LINT_COLLECTION_LINK := $(LINT_COLLECTIONS)/ansible_collections/$(COLLECTION_NAMESPACE)/$(COLLECTION_NAME)
+
+# ansible-test needs the collection at .../ansible_collections/<namespace>/<name>/ and lists files
+# with git when it finds a .git in any parent folder, so the copy lives outside this work tree.
+# Wiped at the start of each sanity run and left afterwards so its tests/output/ can be read.
+SANITY_ROOT := $(WORK_TMP)/sanity
+SANITY_COLLECTION := $(SANITY_ROOT)/ansible_collections/$(COLLECTION_NAMESPACE)/$(COLLECTION_NAME)
+# ansible-test keeps its per-test virtual environments and its get-pip cache under ~/.ansible/test;
+# HOME points here for that run so nothing lands in the user's home and CI starts from a clean cache.
+ANSIBLE_TEST_HOME := $(CACHE_DIR)/ansible-test-home
+ANSIBLE_TEST_CACHE := $(ANSIBLE_TEST_HOME)/.ansible/test/cache
+# Files copied for sanity: tracked plus untracked-but-not-ignored, without local state.
+SANITY_PATHSPEC := . ':!:.venv' ':!:.cache' ':!:tests/output' ':!:.ansible'
+# Extra ansible-test arguments, e.g. `make sanity SANITY_ARGS='--test pylint'`.
+# No sanity test is skipped: `--docker` is impossible here (no container engine), which `--venv`
+# replaces; pslint (PowerShell) and shellcheck report "No tests applicable" while the collection
+# has no .ps1/.psm1/.sh files.
+SANITY_ARGS ?=
+
+MOLECULE_SCENARIOS := $(wildcard extensions/molecule/*/molecule.yml)
+
+.PHONY: help venv lint sanity unit integration molecule test sim clean
+
+help:
+	@echo 'Targets:'
+	@echo '  venv         create .venv ($(PYTHON)) from requirements-dev.txt (again when requirements change)'
+	@echo '  lint         ansible-lint --profile production, antsibull-changelog lint'
+	@echo '  sanity       ansible-test sanity --venv on a copy under $(SANITY_COLLECTION)'
+	@echo '  unit         pytest tests/unit'
+	@echo '  integration  pytest tests/integration'
+	@echo '  molecule     molecule test in extensions/ (skipped while no scenario exists)'
+	@echo '  test         venv, lint, sanity, unit, integration, molecule (what CI runs)'
+	@echo '  sim          run the Gravitee simulator in the foreground'
+	@echo '  clean        remove .venv, caches and test output'
+
+venv: $(VENV_STAMP)
+
+$(VENV_STAMP): requirements-dev.txt requirements.txt
+	rm -rf '$(VENV)'
+	$(PYTHON) -c 'import sys; v = "%d.%d" % sys.version_info[:2]; sys.exit(0 if v == "$(PYTHON_VERSION)" else "$(PYTHON) is Python " + v + ", need $(PYTHON_VERSION)")'
+	$(PYTHON) -m venv '$(VENV)'
+	'$(VENV_BIN)/python' -m pip install --disable-pip-version-check -r requirements-dev.txt -r requirements.txt
+	touch '$@'
+
+lint: venv
+	mkdir -p '$(dir $(LINT_COLLECTION_LINK))'
+	ln -sfn '$(CURDIR)' '$(LINT_COLLECTION_LINK)'
+	PATH="$(VENV_PATH)" ANSIBLE_COLLECTIONS_PATH='$(LINT_COLLECTIONS)' '$(VENV_BIN)/ansible-lint' --profile production
+	'$(VENV_BIN)/antsibull-changelog' lint
+	'$(VENV_BIN)/antsibull-changelog' lint-changelog-yaml changelogs/changelog.yaml
+
+sanity: venv
+	rm -rf '$(SANITY_ROOT)'
+	mkdir -p '$(SANITY_COLLECTION)' '$(ANSIBLE_TEST_CACHE)'
+	git ls-files -z --cached --others --exclude-standard -- $(SANITY_PATHSPEC) \
+		| tar --null --ignore-failed-read --files-from=- --create --file=- \
+		| tar --extract --file=- --directory='$(SANITY_COLLECTION)'
+	# ansible-test would download get-pip from a host these machines cannot reach; it uses a cached
+	# script named after the pip version it wants instead: tests/tools/get_pip.py stands in for it.
+	pip_version="$$('$(VENV_BIN)/python' -c 'import types; from ansible_test._internal.python_requirements import get_venv_packages; print(get_venv_packages(types.SimpleNamespace(version="$(PYTHON_VERSION)"))["pip"])')" \
+		&& install -m 0644 tests/tools/get_pip.py "$(ANSIBLE_TEST_CACHE)/get_pip_$${pip_version//./_}.py"
+	cd '$(SANITY_COLLECTION)' && HOME='$(ANSIBLE_TEST_HOME)' '$(VENV_BIN)/ansible-test' sanity --venv --python $(PYTHON_VERSION) $(SANITY_ARGS)
+
+unit: venv
+	PATH="$(VENV_PATH)" '$(VENV_BIN)/pytest' tests/unit
+
+integration: venv
+	PATH="$(VENV_PATH)" '$(VENV_BIN)/pytest' tests/integration
+
+# Hook for the role's molecule scenario(s) (DESIGN.md section 6): runs once one exists.
+molecule: venv
+ifeq ($(strip $(MOLECULE_SCENARIOS)),)
+	@echo 'molecule: skipped, no extensions/molecule/*/molecule.yml yet'
+else
+	cd extensions && PATH="$(VENV_PATH)" '$(VENV_BIN)/molecule' test --all
+endif
+
+test: venv lint sanity unit integration molecule
+
+sim: venv
+	'$(VENV_BIN)/python' -m tests.simulator
+
+clean:
+	rm -rf '$(VENV)' '$(CACHE_DIR)' '$(WORK_TMP)' tests/output .ansible .pytest_cache
+	find . -path ./.git -prune -o -type d -name __pycache__ -prune -exec rm -rf {} +
