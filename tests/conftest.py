@@ -2,11 +2,33 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
+import tempfile
+import sys
+from pathlib import Path
+
 import pytest
 
 from tests.simulator.harness import start_simulator
 
 PROFILES = ("4.10", "4.12")
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+# Python and Ansible find the collection as ``ansible_collections.mcpgate.gravitee``: point a
+# collections folder at this checkout (the same folder the integration tests give ansible-playbook).
+# The folder lives outside the checkout so that no tool walking the tree follows the link into itself.
+COLLECTIONS_PATH = Path(tempfile.gettempdir()) / ("mcpgate-collections-%s" % hashlib.sha1(bytes(REPO_ROOT)).hexdigest()[:10])
+_LINK = COLLECTIONS_PATH / "ansible_collections" / "mcpgate" / "gravitee"
+if not _LINK.exists():
+    _LINK.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        _LINK.symlink_to(REPO_ROOT, target_is_directory=True)
+    except FileExistsError:  # another test process made it first
+        pass
+if str(COLLECTIONS_PATH) not in sys.path:
+    sys.path.insert(0, str(COLLECTIONS_PATH))
+os.environ.setdefault("ANSIBLE_COLLECTIONS_PATH", str(COLLECTIONS_PATH))
 
 
 @pytest.fixture(scope="session")

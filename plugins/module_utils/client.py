@@ -1,0 +1,332 @@
+# -*- coding: utf-8 -*-
+# Copyright: mcpgate contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""HTTP for the Gravitee Management APIs: one ``requests.Session`` per module run.
+
+It owns authentication (APIM Basic or personal access token; AM Basic exchanged for a Bearer token,
+or a given token), TLS (``validate_certs``, ``ca_path``), the timeout, retries with exponential
+backoff, and turns Gravitee's error bodies into one exception, ``GraviteeError``.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import json
+import re
+
+try:
+    import requests
+    from requests.adapters import HTTPAdapter
+    from urllib3.util.retry import Retry
+
+    HAS_REQUESTS = True
+    REQUESTS_IMPORT_ERROR = None
+except ImportError as exc:  # pragma: no cover - reported by the module as a missing requirement
+    HAS_REQUESTS = False
+    REQUESTS_IMPORT_ERROR = exc
+    Retry = object
+
+# Statuses a retry can cure: rate limiting and a gateway/load balancer in front of the API that
+# could not reach it for a moment.  500 is not retried: Gravitee answers 500 for real bugs too.
+RETRY_STATUSES = frozenset((429, 502, 503, 504))
+
+# Methods whose replay cannot duplicate an object.  PATCH is here because this collection only
+# sends PATCH bodies of absolute values (AM domain settings, MCP server fields): replayed, they
+# converge.  POST is left out: a POST whose request reached the server is never replayed (it may
+# have created the object); urllib3 still retries it when the connection failed before sending.
+RETRY_METHODS = frozenset(("GET", "HEAD", "PUT", "PATCH", "DELETE"))
+
+SECRET_MASK = "********"
+
+
+class GraviteeError(Exception):
+    """A failed call to a Gravitee API, carrying what a person needs to act on it."""
+
+    def __init__(self, message, status=None, code=None, method=None, url=None, details=None, hint=None):
+        super(GraviteeError, self).__init__(message)
+        self.message = message
+        self.status = status
+        self.code = code
+        self.method = method
+        self.url = url
+        self.details = details or []
+        self.hint = hint
+
+    def __str__(self):
+        """One sentence: which call, the HTTP status, Gravitee's message and code, what to do."""
+        text = self.message
+        if self.code:
+            text = "%s [%s]" % (text, self.code)
+        if self.details:
+            text = "%s (%s)" % (text, "; ".join(self.details))
+        if self.method and self.status:
+            text = "%s %s returned HTTP %s: %s" % (self.method, self.url, self.status, text)
+        elif self.method:
+            text = "%s %s failed: %s" % (self.method, self.url, text)
+        if self.hint:
+            text = "%s. %s" % (text.rstrip("."), self.hint)
+        return text
+
+
+def error_from_response(response):
+    """Build a GraviteeError from an error response of APIM (v2 model), AM, or a bare status."""
+    status = response.status_code
+    method = response.request.method if response.request is not None else None
+    url = _path_of(response.url)
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    message, code, details = None, None, []
+    if isinstance(body, dict):
+        # APIM Management API v2: httpStatus, message, technicalCode, parameters, details[].
+        # AM Management API: message, http_status.  OAuth endpoints: error, error_description.
+        message = body.get("message") or body.get("error_description") or body.get("error")
+        code = body.get("technicalCode") or (body.get("error") if body.get("error_description") else None)
+        for detail in body.get("details") or []:
+            if isinstance(detail, dict) and detail.get("message"):
+                location = detail.get("location")
+                details.append("%s%s" % ("%s: " % location if location else "", detail["message"]))
+    if not message:
+        message = _STATUS_TEXT.get(status) or (response.reason or "unexpected answer")
+    hint = _STATUS_HINTS.get(status)
+    return GraviteeError(message, status=status, code=code, method=method, url=url, details=details, hint=hint)
+
+
+_STATUS_TEXT = {
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+}
+
+_STATUS_HINTS = {
+    401: "Check the credentials (username/password or token, or the GRAVITEE_*_USERNAME / _PASSWORD / _TOKEN "
+    "environment variables) and that the token has not expired",
+    403: "The credentials are valid but lack the permission for this call: grant the user or service account "
+    "the needed role in this organization/environment",
+}
+
+
+def _path_of(url):
+    """The URL as shown in messages: no query string, no user:password@ part."""
+    return _without_userinfo((url or "").split("?", 1)[0])
+
+
+def _without_userinfo(text):
+    return re.sub(r"//[^/@\s]*@", "//", text)
+
+
+class WarningRetry(Retry):
+    """urllib3 Retry that reports each retry through a callback (shown as an Ansible warning)."""
+
+    def __init__(self, *args, **kwargs):
+        self.on_retry = kwargs.pop("on_retry", None)
+        super(WarningRetry, self).__init__(*args, **kwargs)
+
+    def new(self, **kwargs):
+        kwargs.setdefault("on_retry", self.on_retry)
+        return super(WarningRetry, self).new(**kwargs)
+
+    def increment(self, method=None, url=None, response=None, error=None, _pool=None, _stacktrace=None):
+        new_retry = super(WarningRetry, self).increment(method, url, response, error, _pool, _stacktrace)
+        if self.on_retry:
+            reason = "HTTP %s" % response.status if response is not None and response.status else repr(error)
+            self.on_retry("%s %s: %s, retrying (%d left)" % (method, _path_of(url), reason, _retries_left(new_retry)))
+        return new_retry
+
+
+def _retries_left(retry):
+    return max(0, retry.total) if isinstance(retry.total, int) else 0
+
+
+class GraviteeClient:
+    """A session on one Gravitee Management API (APIM or AM) for the duration of a module run.
+
+    ``base_url`` is the server root (``https://apim.example.com``); paths passed to ``request`` are
+    absolute (``/management/v2/...``).
+    """
+
+    def __init__(
+        self,
+        base_url,
+        username=None,
+        password=None,
+        token=None,
+        validate_certs=True,
+        ca_path=None,
+        timeout=30,
+        retries=3,
+        backoff_factor=0.5,
+        token_exchange_path=None,
+        on_retry=None,
+        user_agent="mcpgate.gravitee",
+    ):
+        if not HAS_REQUESTS:
+            raise GraviteeError("the Python library 'requests' is required on the host running the module")
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self.username = username
+        self.password = password
+        self.token = token
+        # AM: Basic credentials are exchanged once per run for a Bearer token at this path.
+        self.token_exchange_path = token_exchange_path
+        self.session = requests.Session()
+        self.session.headers.update({"Accept": "application/json", "User-Agent": user_agent})
+        # Passed on every request: requests lets REQUESTS_CA_BUNDLE override a session-level setting.
+        self.verify = ca_path if (ca_path and validate_certs) else bool(validate_certs)
+        retry = WarningRetry(
+            total=retries,
+            connect=retries,
+            read=retries,
+            status=retries,
+            other=0,
+            allowed_methods=RETRY_METHODS,
+            status_forcelist=RETRY_STATUSES,
+            backoff_factor=backoff_factor,
+            respect_retry_after_header=True,
+            raise_on_status=False,
+            on_retry=on_retry,
+        )
+        adapter = HTTPAdapter(max_retries=retry)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+        self._bearer = None
+
+    # -- authentication ---------------------------------------------------------------------------
+    def _authorization(self):
+        if self.token:
+            return "Bearer %s" % self.token
+        if self.token_exchange_path:
+            if self._bearer is None:
+                self._bearer = self._exchange_token()
+            return "Bearer %s" % self._bearer
+        return None  # Basic, set on the request
+
+    def _basic(self):
+        return (self.username, self.password) if self.username is not None else None
+
+    def _exchange_token(self):
+        """AM: POST /management/auth/token with HTTP Basic returns a Bearer token (JWT)."""
+        response = self._send("POST", self.token_exchange_path, auth=self._basic(), headers={})
+        if response.status_code != 200:
+            raise error_from_response(response)
+        try:
+            return response.json()["access_token"]
+        except (ValueError, KeyError, TypeError):
+            raise GraviteeError(
+                "the token endpoint answered without an access_token",
+                status=response.status_code,
+                method="POST",
+                url=self.base_url + self.token_exchange_path,
+            )
+
+    # -- requests ---------------------------------------------------------------------------------
+    def _send(self, method, path, auth=None, headers=None, **kwargs):
+        url = _path_of(self.base_url + path)
+        try:
+            return self.session.request(
+                method, self.base_url + path, auth=auth, headers=headers, timeout=self.timeout, verify=self.verify, **kwargs
+            )
+        except requests.exceptions.SSLError as exc:
+            raise GraviteeError(
+                "TLS verification failed (%s). Set ca_path to the CA bundle that signed the server certificate "
+                "(or GRAVITEE_CA_PATH); only for a test server, validate_certs: false disables verification"
+                % _first_line(exc),
+                method=method,
+                url=url,
+            )
+        except requests.exceptions.Timeout:
+            raise GraviteeError(
+                "no answer within %s seconds; raise timeout if the server is slow" % self.timeout, method=method, url=url
+            )
+        except requests.exceptions.RetryError as exc:
+            raise GraviteeError("gave up after retries: %s" % _first_line(exc), method=method, url=url)
+        except requests.exceptions.ConnectionError as exc:
+            if _sent_before_failure(exc):
+                raise GraviteeError(
+                    "the connection was closed before an answer came (%s); the request may have been applied, "
+                    "run again to converge" % _first_line(exc),
+                    method=method,
+                    url=url,
+                )
+            raise GraviteeError(
+                "could not connect (%s); check the URL and that the server is reachable from this host"
+                % _first_line(exc),
+                method=method,
+                url=url,
+            )
+        except requests.exceptions.RequestException as exc:
+            raise GraviteeError("request failed: %s" % _first_line(exc), method=method, url=url)
+
+    def request(self, method, path, json_body=None, params=None, expected=(200, 201, 202, 204), headers=None):
+        """Send a request; return the decoded JSON body (None when empty) or raise GraviteeError."""
+        request_headers = dict(headers or {})
+        authorization = self._authorization()
+        if authorization:
+            request_headers["Authorization"] = authorization
+        kwargs = {"params": params}
+        if json_body is not None:
+            kwargs["data"] = json.dumps(json_body)
+            request_headers["Content-Type"] = "application/json"
+        response = self._send(method, path, auth=None if authorization else self._basic(), headers=request_headers, **kwargs)
+        if response.status_code == 401 and self._bearer is not None and not self.token:
+            # The exchanged AM token expired during the run: exchange once more, retry once.
+            self._bearer = None
+            request_headers["Authorization"] = self._authorization()
+            response = self._send(method, path, headers=request_headers, **kwargs)
+        if response.status_code not in expected:
+            raise error_from_response(response)
+        if not response.content:
+            return None
+        try:
+            return response.json()
+        except ValueError:
+            return response.text
+
+    def get(self, path, params=None, expected=(200,)):
+        return self.request("GET", path, params=params, expected=expected)
+
+    def get_or_none(self, path, params=None):
+        """GET that returns None on 404 (the object does not exist)."""
+        try:
+            return self.request("GET", path, params=params, expected=(200,))
+        except GraviteeError as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    def post(self, path, json_body=None, params=None, expected=(200, 201, 202, 204)):
+        return self.request("POST", path, json_body=json_body, params=params, expected=expected)
+
+    def put(self, path, json_body, params=None, expected=(200,), headers=None):
+        return self.request("PUT", path, json_body=json_body, params=params, expected=expected, headers=headers)
+
+    def patch(self, path, json_body, params=None, expected=(200,)):
+        return self.request("PATCH", path, json_body=json_body, params=params, expected=expected)
+
+    def delete(self, path, params=None, expected=(200, 204)):
+        return self.request("DELETE", path, params=params, expected=expected)
+
+
+def _sent_before_failure(exc):
+    """True when the request had been sent when the connection broke (so it may have been applied)."""
+    text = str(exc)
+    return "RemoteDisconnected" in text or "Connection aborted" in text or "Connection reset" in text
+
+
+_ROOT_CAUSES = (
+    re.compile(r"\[SSL: [^\]]+\] ([^(]+?)\s*\("),  # certificate verify failed: unable to get local issuer ...
+    re.compile(r"(\[Errno -?\d+\] [^'\")]+)"),  # [Errno 111] Connection refused
+    re.compile(r"(RemoteDisconnected\([^)]*\))"),
+)
+
+
+def _first_line(exc):
+    """The root cause of a requests/urllib3 exception, without its wrapping ("Max retries exceeded ...")."""
+    text = _without_userinfo(str(exc)).strip()
+    for pattern in _ROOT_CAUSES:
+        found = pattern.search(text)
+        if found:
+            return found.group(1).strip()
+    return text.splitlines()[0] if text else exc.__class__.__name__

@@ -1,0 +1,278 @@
+# -*- coding: utf-8 -*-
+# Copyright: mcpgate contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""GraviteeModule: what every module of the collection shares.
+
+* the connection options (documented once in the ``apim`` / ``am`` doc fragments), each with its
+  environment fallback so that an AWX/Controller credential can inject it;
+* one client session per run (``module.client``);
+* ``ensure()``, the one state machine: read, compare the user's desired subset with the server
+  object, create / update / delete, honour check mode, and record a diff with secrets masked;
+* errors turned into one ``fail_json`` sentence, never a traceback, never a secret.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import copy
+import re
+
+from ansible.module_utils.basic import AnsibleModule, env_fallback
+
+from ansible_collections.mcpgate.gravitee.plugins.module_utils.client import (
+    SECRET_MASK,
+    GraviteeClient,
+    GraviteeError,
+)
+
+# Keys whose values are secrets wherever they appear in an object (request, response, diff).
+SECRET_KEYS = frozenset(
+    ("clientSecret", "client_secret", "password", "secret", "token", "access_token", "refresh_token", "apiKey")
+)
+
+# Fields the server owns: never a difference, never shown in a diff (they churn on every write).
+SERVER_OWNED_KEYS = frozenset(
+    ("createdAt", "updatedAt", "deployedAt", "_links", "links", "disabledAt", "definitionContext", "primaryOwner")
+)
+
+PRODUCTS = {"apim": "APIM", "am": "AM"}
+
+
+class ModuleError(Exception):
+    """A problem with the module's input or with what it found, phrased for the user."""
+
+
+def connection_argument_spec(product):
+    """Connection options of the APIM or AM Management API, each with its environment fallback."""
+    prefix = "GRAVITEE_%s_" % PRODUCTS[product]
+    return dict(
+        url=dict(type="str", fallback=(env_fallback, [prefix + "URL"])),
+        username=dict(type="str", fallback=(env_fallback, [prefix + "USERNAME"])),
+        password=dict(type="str", no_log=True, fallback=(env_fallback, [prefix + "PASSWORD"])),
+        token=dict(type="str", no_log=True, fallback=(env_fallback, [prefix + "TOKEN"])),
+        organization=dict(type="str", default="DEFAULT", aliases=["org"], fallback=(env_fallback, [prefix + "ORG"])),
+        environment=dict(type="str", default="DEFAULT", aliases=["env"], fallback=(env_fallback, [prefix + "ENV"])),
+        validate_certs=dict(type="bool", default=True, fallback=(env_fallback, ["GRAVITEE_VALIDATE_CERTS"])),
+        ca_path=dict(type="path", fallback=(env_fallback, ["GRAVITEE_CA_PATH"])),
+        timeout=dict(type="int", default=30),
+        retries=dict(type="int", default=3),
+    )
+
+
+_URL_RE = re.compile(r"^https?://[^/\s?#]+(/[^\s?#]*)?$")
+# A URL given with the API's own prefix is accepted: the client adds the prefix itself.
+_MANAGEMENT_SUFFIX_RE = re.compile(r"/management(/v2)?/*$")
+
+
+def server_root(url, option="url"):
+    """``https://apim.example.com/management/v2/`` -> ``https://apim.example.com``; validates the URL."""
+    if not url or not _URL_RE.match(url.strip()):
+        raise ModuleError(
+            "%s must be an http(s) URL such as https://apim.example.com, got %r" % (option, url)
+        )
+    return _MANAGEMENT_SUFFIX_RE.sub("", url.strip().rstrip("/"))
+
+
+def mask_secrets(value, secret_keys=SECRET_KEYS):
+    """A deep copy of ``value`` with every secret replaced by a mask."""
+    if isinstance(value, dict):
+        return dict(
+            (key, SECRET_MASK if key in secret_keys and item not in (None, "") else mask_secrets(item, secret_keys))
+            for key, item in value.items()
+        )
+    if isinstance(value, list):
+        return [mask_secrets(item, secret_keys) for item in value]
+    return value
+
+
+def without_server_owned(value):
+    if isinstance(value, dict):
+        return dict((k, without_server_owned(v)) for k, v in value.items() if k not in SERVER_OWNED_KEYS)
+    if isinstance(value, list):
+        return [without_server_owned(item) for item in value]
+    return value
+
+
+def strip_none(value):
+    """Drop the keys the user did not set (None), recursively: they are not part of the desired state."""
+    if isinstance(value, dict):
+        return dict((k, strip_none(v)) for k, v in value.items() if v is not None)
+    if isinstance(value, list):
+        return [strip_none(item) for item in value]
+    return value
+
+
+def differs(desired, current, update_secrets=False, key=None):
+    """True when ``current`` does not already satisfy ``desired``.
+
+    Only what the user asked for counts: a dict is compared on the desired keys alone (server
+    defaults and read-only fields are no difference); a list must match item by item.  A secret
+    the server does not return (absent or masked) cannot be compared: it counts as a difference
+    only when ``update_secrets`` is set, which re-sends it on every run.
+    """
+    if key in SECRET_KEYS:
+        if update_secrets:
+            return True
+        if current in (None, "", SECRET_MASK) or (isinstance(current, str) and set(current) == {"*"}):
+            return False
+        return desired != current
+    if isinstance(desired, dict):
+        if not isinstance(current, dict):
+            return True
+        return any(differs(value, current.get(k), update_secrets, k) for k, value in desired.items())
+    if isinstance(desired, list):
+        if not isinstance(current, list) or len(desired) != len(current):
+            return True
+        return any(differs(d, c, update_secrets, key) for d, c in zip(desired, current))
+    return desired != current
+
+
+def changed_keys(desired, current, update_secrets=False):
+    """The top-level keys of ``desired`` that ``current`` does not satisfy, with their desired values."""
+    current = current or {}
+    return dict(
+        (key, value)
+        for key, value in desired.items()
+        if key not in SERVER_OWNED_KEYS and differs(value, current.get(key), update_secrets, key)
+    )
+
+
+def merge(current, changes):
+    """``current`` with ``changes`` applied: dicts merged recursively, everything else replaced.
+
+    This is the read-merge-write of a full-replacement PUT: every field the user did not set keeps
+    the value the server has (so objects added by other tools or in the Console survive).
+    """
+    result = copy.deepcopy(current) if current else {}
+    for key, value in changes.items():
+        if isinstance(value, dict) and isinstance(result.get(key), dict):
+            result[key] = merge(result[key], value)
+        else:
+            result[key] = copy.deepcopy(value)
+    return result
+
+
+class GraviteeModule(object):
+    """An AnsibleModule for one Gravitee product ("apim" or "am") with the shared behaviour."""
+
+    def __init__(self, product, argument_spec, secret_keys=SECRET_KEYS, **kwargs):
+        spec = connection_argument_spec(product)
+        spec.update(argument_spec)
+        kwargs.setdefault("supports_check_mode", True)
+        self.ansible = AnsibleModule(argument_spec=spec, **kwargs)
+        self.product = product
+        self.params = self.ansible.params
+        self.check_mode = self.ansible.check_mode
+        self.secret_keys = secret_keys
+        self.changed = False
+        self._client = None
+        self._diff = None
+
+    # -- connection -------------------------------------------------------------------------------
+    @property
+    def client(self):
+        if self._client is None:
+            self._client = self._connect()
+        return self._client
+
+    def _connect(self):
+        params, name = self.params, PRODUCTS[self.product]
+        prefix = "GRAVITEE_%s_" % name
+        if not params["url"]:
+            raise ModuleError("url is required: set the url option or the %sURL environment variable" % prefix)
+        root = server_root(params["url"])
+        has_basic = params["username"] is not None and params["password"] is not None
+        if not params["token"] and not has_basic:
+            raise ModuleError(
+                "no %s credentials: set token (or %sTOKEN), or username and password (or %sUSERNAME and %sPASSWORD)"
+                % (name, prefix, prefix, prefix)
+            )
+        if not params["validate_certs"]:
+            self.warn("TLS certificate verification is disabled (validate_certs: false); use it only with a test server")
+            _silence_insecure_request_warning()
+        return GraviteeClient(
+            root,
+            username=params["username"],
+            password=params["password"],
+            token=params["token"],
+            validate_certs=params["validate_certs"],
+            ca_path=params["ca_path"],
+            timeout=params["timeout"],
+            retries=params["retries"],
+            token_exchange_path="/management/auth/token" if self.product == "am" and not params["token"] else None,
+            on_retry=self.warn,
+        )
+
+    # -- the state machine ------------------------------------------------------------------------
+    def ensure(self, current, desired, state, create, update, delete=None, update_secrets=False):
+        """Bring one object to ``state`` and return it as the server now has it (predicted in check mode).
+
+        ``current`` is the object found (None when absent); ``desired`` holds only what the user set,
+        in the server's representation.  ``create(desired)`` and ``update(current, changes)`` return
+        the new object (or None to use the prediction); ``delete(current)`` removes it.  Nothing is
+        sent in check mode.
+        """
+        if state == "absent":
+            if current is not None:
+                self.changed = True
+                if not self.check_mode:
+                    delete(current)
+            self.record_diff(current, None)
+            return None
+        if current is None:
+            self.changed = True
+            result = desired if self.check_mode else (create(desired) or desired)
+            self.record_diff(None, result)
+            return result
+        changes = changed_keys(desired, current, update_secrets)
+        if not changes:
+            self.record_diff(current, current)
+            return current
+        self.changed = True
+        predicted = merge(current, changes)
+        result = predicted if self.check_mode else (update(current, changes) or predicted)
+        self.record_diff(current, result)
+        return result
+
+    def record_diff(self, before, after):
+        """Keep the first 'before' and the latest 'after' of this run (a module may write in steps)."""
+        if self._diff is None:
+            self._diff = {"before": self.present(before) or {}}
+        self._diff["after"] = self.present(after) or {}
+
+    def present(self, obj):
+        """An object as it may be shown to the user: secrets masked, server-owned churn removed."""
+        if obj is None:
+            return None
+        return mask_secrets(without_server_owned(obj), self.secret_keys)
+
+    # -- results ----------------------------------------------------------------------------------
+    def warn(self, message):
+        self.ansible.warn(message)
+
+    def fail(self, message, **extra):
+        self.ansible.fail_json(msg=message, changed=self.changed, **extra)
+
+    def exit(self, **result):
+        if self._diff is not None and self.ansible._diff:
+            result["diff"] = self._diff
+        self.ansible.exit_json(changed=self.changed, **result)
+
+    def run(self, main):
+        """Run ``main(self)``; any GraviteeError or ModuleError becomes a clear failure."""
+        try:
+            main(self)
+        except GraviteeError as exc:
+            self.fail(str(exc), status=exc.status, code=exc.code)
+        except ModuleError as exc:
+            self.fail(str(exc))
+
+
+def _silence_insecure_request_warning():
+    try:
+        import urllib3
+
+        urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+    except ImportError:  # pragma: no cover
+        pass

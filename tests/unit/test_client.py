@@ -1,0 +1,247 @@
+"""GraviteeClient: retries, backoff, TLS, error bodies, authentication."""
+
+from __future__ import annotations
+
+import base64
+import socket
+import ssl
+import time
+
+import pytest
+import trustme
+
+from ansible_collections.mcpgate.gravitee.plugins.module_utils.client import GraviteeClient, GraviteeError
+from tests.unit.scripted_server import DROP, Answer, ScriptedServer
+
+
+@pytest.fixture
+def server():
+    with ScriptedServer() as scripted:
+        yield scripted
+
+
+def make_client(url, warnings=None, **kwargs):
+    kwargs.setdefault("backoff_factor", 0)
+    kwargs.setdefault("username", "admin")
+    kwargs.setdefault("password", "admin-password")
+    return GraviteeClient(url, on_retry=(warnings.append if warnings is not None else None), **kwargs)
+
+
+# -- retries ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize("status", [429, 502, 503, 504])
+def test_get_is_retried_on_transient_status_and_succeeds(server, status):
+    server.script = [Answer(status), Answer(status), Answer(200, {"id": "a"})]
+    warnings = []
+    assert make_client(server.url, warnings).get("/x") == {"id": "a"}
+    assert len(server.received) == 3
+    assert len(warnings) == 2 and f"HTTP {status}" in warnings[0]
+
+
+@pytest.mark.parametrize("status", [400, 404, 409, 500])
+def test_other_statuses_are_not_retried(server, status):
+    server.script = [Answer(status, {"message": "nope"})]
+    with pytest.raises(GraviteeError) as caught:
+        make_client(server.url).get("/x")
+    assert caught.value.status == status
+    assert len(server.received) == 1
+
+
+def test_retries_stop_after_the_configured_count(server):
+    server.default = Answer(503, {"message": "busy"})
+    with pytest.raises(GraviteeError) as caught:
+        make_client(server.url, retries=2).put("/x", {"a": 1})
+    assert caught.value.status == 503
+    assert len(server.received) == 3  # the request and two retries
+
+
+@pytest.mark.parametrize("method", ["PUT", "PATCH", "DELETE"])
+def test_idempotent_writes_are_retried(server, method):
+    server.script = [Answer(503), Answer(200, {"ok": True})]
+    make_client(server.url).request(method, "/x", json_body={"a": 1} if method != "DELETE" else None)
+    assert [r.method for r in server.received] == [method, method]
+
+
+def test_post_is_not_retried_on_a_status(server):
+    server.script = [Answer(503), Answer(201, {"id": "created-twice"})]
+    with pytest.raises(GraviteeError) as caught:
+        make_client(server.url).post("/apis", {"name": "a"})
+    assert caught.value.status == 503
+    assert len(server.received) == 1
+
+
+def test_post_is_not_retried_when_the_connection_drops_after_sending(server):
+    server.script = [DROP, Answer(201, {"id": "created-twice"})]
+    with pytest.raises(GraviteeError) as caught:
+        make_client(server.url).post("/apis", {"name": "a"})
+    assert len(server.received) == 1
+    assert "may have been applied" in str(caught.value)
+
+
+def test_put_is_retried_when_the_connection_drops(server):
+    server.script = [DROP, Answer(200, {"id": "a"})]
+    assert make_client(server.url).put("/apis/a", {"name": "a"}) == {"id": "a"}
+    assert len(server.received) == 2
+
+
+def test_post_is_retried_when_the_connection_failed_before_sending():
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()  # nothing listens: every attempt is refused before the request is sent
+    warnings = []
+    with pytest.raises(GraviteeError) as caught:
+        make_client(f"http://127.0.0.1:{port}", warnings, retries=2).post("/apis", {"name": "a"})
+    assert len(warnings) == 2
+    assert "could not connect" in str(caught.value)
+
+
+def test_backoff_grows_exponentially(server):
+    server.default = Answer(503)
+    started = time.monotonic()
+    with pytest.raises(GraviteeError):
+        make_client(server.url, retries=3, backoff_factor=0.1).get("/x")
+    elapsed = time.monotonic() - started
+    # urllib3 sleeps 0, 0.2, 0.4 s between the four attempts.
+    assert 0.55 <= elapsed < 3
+    assert len(server.received) == 4
+
+
+def test_retry_after_header_is_respected(server):
+    server.script = [Answer(429, headers={"Retry-After": "1"}), Answer(200, {})]
+    started = time.monotonic()
+    make_client(server.url).get("/x")
+    assert time.monotonic() - started >= 0.9
+
+
+# -- TLS -------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def ca():
+    return trustme.CA()
+
+
+@pytest.fixture
+def tls_server(ca):
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("localhost").configure_cert(context)
+    with ScriptedServer(tls_context=context) as scripted:
+        scripted.default = Answer(200, {"secure": True})
+        yield scripted
+
+
+def test_tls_is_verified_by_default_and_says_how_to_fix(tls_server):
+    with pytest.raises(GraviteeError) as caught:
+        make_client(tls_server.url, retries=0).get("/x")
+    assert "TLS verification failed" in str(caught.value)
+    assert "ca_path" in str(caught.value)
+
+
+def test_ca_path_makes_verification_pass(tls_server, ca, tmp_path):
+    bundle = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(bundle))
+    assert make_client(tls_server.url, ca_path=str(bundle)).get("/x") == {"secure": True}
+
+
+def test_validate_certs_false_skips_verification(tls_server):
+    assert make_client(tls_server.url, validate_certs=False).get("/x") == {"secure": True}
+
+
+# -- error bodies ----------------------------------------------------------------------------------
+def test_apim_error_body(server):
+    server.script = [
+        Answer(
+            400,
+            {
+                "httpStatus": 400,
+                "message": "Path [/weather] already exists",
+                "technicalCode": "api.listener.paths.path.exists",
+                "parameters": {"path": "/weather"},
+                "details": [{"message": "must not be blank", "location": "createApi.name", "invalidValue": ""}],
+            },
+        )
+    ]
+    with pytest.raises(GraviteeError) as caught:
+        make_client(server.url).post("/management/v2/environments/DEFAULT/apis", {})
+    error = caught.value
+    assert (error.status, error.code) == (400, "api.listener.paths.path.exists")
+    assert str(error) == (
+        "POST " + server.url + "/management/v2/environments/DEFAULT/apis returned HTTP 400: "
+        "Path [/weather] already exists [api.listener.paths.path.exists] (createApi.name: must not be blank)"
+    )
+
+
+def test_am_error_body(server):
+    server.script = [Answer(400, {"message": "Resource identifier already exists", "http_status": 400})]
+    with pytest.raises(GraviteeError) as caught:
+        make_client(server.url).post("/management/x", {})
+    assert caught.value.status == 400
+    assert caught.value.code is None
+    assert str(caught.value).endswith("returned HTTP 400: Resource identifier already exists")
+
+
+def test_bare_401_says_to_check_credentials(server):
+    server.script = [Answer(401)]
+    with pytest.raises(GraviteeError) as caught:
+        make_client(server.url).get("/x")
+    assert "HTTP 401: Unauthorized" in str(caught.value)
+    assert "Check the credentials" in str(caught.value)
+
+
+def test_403_says_a_permission_is_missing(server):
+    server.script = [Answer(403, {"httpStatus": 403, "message": "You do not have sufficient rights", "technicalCode": "forbidden"})]
+    with pytest.raises(GraviteeError) as caught:
+        make_client(server.url).get("/x")
+    assert "[forbidden]" in str(caught.value) and "lack the permission" in str(caught.value)
+
+
+def test_no_secret_in_errors(server):
+    server.script = [Answer(401)]
+    with pytest.raises(GraviteeError) as caught:
+        make_client(server.url.replace("//", "//admin:url-password@"), password="very-secret-pw").get("/x")
+    assert "very-secret-pw" not in str(caught.value)
+    assert "url-password" not in str(caught.value)
+
+
+# -- authentication --------------------------------------------------------------------------------
+def test_basic_auth(server):
+    make_client(server.url, username="admin", password="pw").get("/x")
+    expected = "Basic " + base64.b64encode(b"admin:pw").decode()
+    assert server.received[0].headers["Authorization"] == expected
+
+
+def test_bearer_token_takes_precedence(server):
+    make_client(server.url, username="admin", password="pw", token="pat-123").get("/x")
+    assert server.received[0].headers["Authorization"] == "Bearer pat-123"
+
+
+def test_am_basic_credentials_are_exchanged_once_for_a_bearer_token(server):
+    server.script = [Answer(200, {"access_token": "jwt.abc.def", "token_type": "bearer"})]
+    client = make_client(server.url, username="admin", password="adminadmin", token_exchange_path="/management/auth/token")
+    client.get("/management/a")
+    client.get("/management/b")
+    exchange, first, second = server.received
+    assert (exchange.method, exchange.path) == ("POST", "/management/auth/token")
+    assert exchange.headers["Authorization"] == "Basic " + base64.b64encode(b"admin:adminadmin").decode()
+    assert first.headers["Authorization"] == second.headers["Authorization"] == "Bearer jwt.abc.def"
+
+
+def test_am_expired_token_is_exchanged_again_once_not_forever(server):
+    server.script = [
+        Answer(200, {"access_token": "old"}),
+        Answer(401, {"message": "expired", "http_status": 401}),
+        Answer(200, {"access_token": "new"}),
+        Answer(401, {"message": "still refused", "http_status": 401}),
+        Answer(200, {"never": "reached"}),
+    ]
+    client = make_client(server.url, token_exchange_path="/management/auth/token")
+    with pytest.raises(GraviteeError) as caught:
+        client.get("/management/a")
+    assert caught.value.status == 401
+    assert [r.path for r in server.received] == ["/management/auth/token", "/management/a"] * 2
+
+
+def test_am_wrong_credentials_fail_at_the_exchange(server):
+    server.script = [Answer(401)]
+    with pytest.raises(GraviteeError) as caught:
+        make_client(server.url, token_exchange_path="/management/auth/token").get("/management/a")
+    assert "POST" in str(caught.value) and "/management/auth/token returned HTTP 401" in str(caught.value)
+    assert len(server.received) == 1
