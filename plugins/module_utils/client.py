@@ -259,6 +259,14 @@ class GraviteeClient:
         except requests.exceptions.RequestException as exc:
             raise GraviteeError("request failed: %s" % _first_line(exc), method=method, url=url)
 
+    def raw(self, method, path, headers=None, **kwargs):
+        """Send a request with this session's TLS, timeout and retries; return the response, any status.
+
+        For endpoints that are not a Management API (a gateway, an MCP server), where the caller
+        reads statuses and headers itself.  Connection and TLS failures still raise GraviteeError.
+        """
+        return self._send(method, path, headers=headers or {}, **kwargs)
+
     def request(self, method, path, json_body=None, params=None, expected=(200, 201, 202, 204), headers=None):
         """Send a request; return the decoded JSON body (None when empty) or raise GraviteeError."""
         request_headers = dict(headers or {})
