@@ -1,15 +1,758 @@
-"""Placeholder until the real server module lands (being written now)."""
+"""Simulated Gravitee AM gateway (OAuth 2.0 / OIDC endpoints of a security domain), default port 8092.
+
+Per domain, under ``{gateway}/{domainPath}`` (``/mcp`` for the seeded domain):
+
+* ``/oidc/.well-known/openid-configuration`` and ``/oidc/.well-known/jwks.json`` (OIDC discovery);
+* ``/.well-known/*``: every GET answers the small index that points at OIDC discovery (AM serves no
+  RFC 8414 or RFC 9728 metadata, and nothing at the root ``/.well-known/...``);
+* ``/oidc/register``: Dynamic Client Registration, gated and checked by the domain's DCR settings;
+* ``/oauth/authorize`` → ``/login`` (HTML form) → ``/oauth/consent`` (HTML form) → redirect with a code,
+  as AM's browser flow does, with a session cookie and a CSRF token in each form; ``/register`` when the
+  domain allows user registration;
+* ``/oauth/token`` (authorization_code with PKCE, client_credentials, refresh_token),
+  ``/oauth/introspect``, ``/oauth/revoke``, ``/oidc/userinfo``.
+
+RFC 8707 as AM does it: ``resource`` must equal one of the domain's MCP server identifiers (stored lower
+case), the token's ``aud`` is that identifier, and introspection reports such a token active only to
+the MCP server's own client.  Tokens are HS256 JWTs kept in memory with their expiry.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import html
+import re
+import secrets
+import time
+from types import SimpleNamespace
+from typing import Any
+from urllib.parse import unquote, urlencode, urlsplit
+
+import jwt
 from starlette.applications import Starlette
-from starlette.responses import JSONResponse
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from tests.simulator.am import (
+    add_domain_user,
+    client_id_taken,
+    domain_by_path,
+    mcp_server_secret_matches,
+    mcp_servers_of,
+    new_id,
+    secure_random_string,
+)
 
-def seed(sim):
-    sim.state.apim_token = getattr(sim.state, "apim_token", "placeholder")
+ACCESS_TOKEN_SECONDS = 7200  # AM application defaults
+REFRESH_TOKEN_SECONDS = 14400
+CODE_SECONDS = 60
+ID_TOKEN_SECONDS = 14400
+SESSION_COOKIE = "GRAVITEE_IO_AM_SESSION"
+CSRF_FIELD = "X-XSRF-TOKEN"
+DCR_ADMIN_SCOPE = "dcr_admin"
+INVALID_RESOURCE = "The requested resource is not recognized by this authorization server."
+PKCE_VALUE = re.compile(r"^[A-Za-z0-9._~-]{43,128}$")
+TOKEN_ENDPOINT_AUTH_METHODS = (
+    "client_secret_basic", "client_secret_post", "client_secret_jwt", "private_key_jwt", "tls_client_auth",
+    "self_signed_tls_client_auth", "none",
+)
+
+
+class OAuthError(Exception):
+    """An RFC 6749 error: ``{"error", "error_description"}``."""
+
+    def __init__(self, error: str, description: str, status: int = 400):
+        super().__init__(description)
+        self.error, self.description, self.status = error, description, status
+
+    def response(self, headers: dict[str, str] | None = None) -> JSONResponse:
+        body = {"error": self.error, "error_description": self.description}
+        return JSONResponse(body, status_code=self.status, headers=headers)
+
+
+def seed(sim) -> None:
+    sim.state.am_gateway = SimpleNamespace(
+        signing_keys={},  # domain id -> HMAC key (AM's default certificate is HMAC)
+        codes={},  # code -> grant
+        access_tokens={},  # token -> record
+        refresh_tokens={},  # token -> record
+        sessions={},  # session id -> {"csrf", "users": {domain id: user id}, "consents": set}
+    )
+
+
+def base_url(request: Request) -> str:
+    """Scheme and host as AM resolves them (UriBuilderRequest.resolveProxyRequest honours X-Forwarded-*)."""
+    scheme = request.headers.get("x-forwarded-proto") or request.url.scheme
+    host = request.headers.get("x-forwarded-host") or request.headers.get("host") or request.url.netloc
+    return f"{scheme}://{host}"
+
+
+def pkce_s256(verifier: str) -> str:
+    return base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).decode().rstrip("=")
+
+
+def is_localhost(host: str | None) -> bool:
+    return (host or "").lower().strip("[]") in ("localhost", "127.0.0.1", "::1")
+
+
+def with_query(url: str, params: dict[str, str]) -> str:
+    params = {k: v for k, v in params.items() if v is not None}
+    return url + ("&" if "?" in url else "?") + urlencode(params)
+
+
+def page(title: str, body: str) -> HTMLResponse:
+    return HTMLResponse(
+        f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title></head>'
+        f"<body>{body}</body></html>"
+    )
+
+
+def hidden(name: str, value: str) -> str:
+    return f'<input type="hidden" name="{html.escape(name)}" value="{html.escape(value)}"/>'
 
 
 def build_app(sim):
-    async def hello(request):
-        return JSONResponse({"server": "am_gateway", "path": request.url.path})
+    gateway = Gateway(sim)
+    d = "/{domain}"
+    routes = [
+        Route(d + "/oidc/.well-known/openid-configuration", gateway.endpoint(gateway.discovery), methods=["GET"]),
+        Route(d + "/oidc/.well-known/jwks.json", gateway.endpoint(gateway.jwks), methods=["GET"]),
+        Route(d + "/.well-known/{rest:path}", gateway.endpoint(gateway.well_known_index), methods=["GET"]),
+        Route(d + "/oidc/register", gateway.endpoint(gateway.register_client), methods=["POST"]),
+        Route(d + "/oauth/authorize", gateway.endpoint(gateway.authorize), methods=["GET"]),
+        Route(d + "/login", gateway.endpoint(gateway.login), methods=["GET", "POST"]),
+        Route(d + "/oauth/consent", gateway.endpoint(gateway.consent), methods=["GET", "POST"]),
+        Route(d + "/register", gateway.endpoint(gateway.register_user), methods=["GET", "POST"]),
+        Route(d + "/oauth/error", gateway.endpoint(gateway.error_page), methods=["GET"]),
+        Route(d + "/oauth/token", gateway.endpoint(gateway.token), methods=["POST"]),
+        Route(d + "/oauth/introspect", gateway.endpoint(gateway.introspect), methods=["POST"]),
+        Route(d + "/oauth/revoke", gateway.endpoint(gateway.revoke), methods=["POST"]),
+        Route(d + "/oidc/userinfo", gateway.endpoint(gateway.userinfo), methods=["GET", "POST"]),
+    ]
+    return Starlette(routes=routes)
 
-    return Starlette(routes=[Route("/{p:path}", hello, methods=["GET", "POST", "PUT", "PATCH", "DELETE"])])
+
+class Gateway:
+    def __init__(self, sim):
+        self.sim = sim
+
+    @property
+    def am(self):
+        return self.sim.state.am
+
+    @property
+    def state(self):
+        return self.sim.state.am_gateway
+
+    def endpoint(self, handler):
+        """Resolve the security domain from the first path segment; unknown or disabled: 404."""
+
+        async def run(request: Request) -> Response:
+            domain = domain_by_path(self.am, request.path_params["domain"])
+            if domain is None or not domain.get("enabled"):
+                return Response("Not Found", status_code=404, media_type="text/plain")
+            return await handler(request, domain)
+
+        return run
+
+    def domain_base(self, request: Request, domain: dict[str, Any]) -> str:
+        return base_url(request) + domain["path"].rstrip("/")
+
+    # -- discovery --
+    async def discovery(self, request: Request, domain: dict[str, Any]) -> Response:
+        base = self.domain_base(request, domain)
+        scopes = sorted(s["key"] for s in self.am.scopes[domain["id"]].values() if s.get("discovery"))
+        document = {
+            "issuer": f"{base}/oidc",
+            "authorization_endpoint": f"{base}/oauth/authorize",
+            "token_endpoint": f"{base}/oauth/token",
+            "userinfo_endpoint": f"{base}/oidc/userinfo",
+            "jwks_uri": f"{base}/oidc/.well-known/jwks.json",
+            "end_session_endpoint": f"{base}/logout",
+            "revocation_endpoint": f"{base}/oauth/revoke",
+            "introspection_endpoint": f"{base}/oauth/introspect",
+            # Advertised whether DCR is enabled or not, as AM does.
+            "registration_endpoint": f"{base}/oidc/register",
+            "pushed_authorization_request_endpoint": f"{base}/oauth/par",
+            "scopes_supported": scopes,
+            "response_types_supported": ["code", "code id_token", "code token", "code id_token token", "id_token",
+                                         "id_token token", "token"],
+            "response_modes_supported": ["query", "fragment", "form_post"],
+            "grant_types_supported": ["authorization_code", "client_credentials", "implicit", "password",
+                                      "refresh_token", "urn:ietf:params:oauth:grant-type:jwt-bearer"],
+            "token_endpoint_auth_methods_supported": list(TOKEN_ENDPOINT_AUTH_METHODS),
+            "code_challenge_methods_supported": ["plain", "S256"],
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": ["HS256"],
+            "claims_supported": ["sub", "iss", "auth_time", "name", "given_name", "family_name", "email",
+                                 "email_verified", "preferred_username"],
+            "request_parameter_supported": True,
+        }
+        if domain["oidc"]["clientRegistrationSettings"].get("isClientTemplateEnabled"):
+            document["registration_templates_endpoint"] = f"{base}/oidc/register_templates"
+        return JSONResponse(document)
+
+    async def jwks(self, request: Request, domain: dict[str, Any]) -> Response:
+        # The default certificate is an HMAC key: nothing public to publish.
+        return JSONResponse({"keys": []})
+
+    async def well_known_index(self, request: Request, domain: dict[str, Any]) -> Response:
+        base = self.domain_base(request, domain)
+        return JSONResponse({"openid-configuration": f"{base}/oidc/.well-known/openid-configuration"})
+
+    # -- Dynamic Client Registration --
+    def dcr_settings(self, domain: dict[str, Any]) -> dict[str, Any]:
+        return domain["oidc"]["clientRegistrationSettings"]
+
+    async def register_client(self, request: Request, domain: dict[str, Any]) -> Response:
+        settings = self.dcr_settings(domain)
+        try:
+            if not settings.get("isDynamicClientRegistrationEnabled"):
+                raise OAuthError("registration_forbidden", "Client registration is disabled", 403)
+            if not settings.get("isOpenDynamicClientRegistrationEnabled"):
+                self.require_dcr_admin_token(request, domain)
+            try:
+                metadata = await request.json()
+            except ValueError:
+                raise OAuthError("invalid_client_metadata", "Unable to parse body") from None
+            if not isinstance(metadata, dict):
+                raise OAuthError("invalid_client_metadata", "Unable to parse body")
+            application = self.new_dcr_application(request, domain, metadata)
+        except OAuthError as exc:
+            return exc.response()
+        self.am.applications[application["id"]] = application
+        return JSONResponse(self.registration_response(request, domain, application), status_code=201)
+
+    def require_dcr_admin_token(self, request: Request, domain: dict[str, Any]) -> None:
+        header = request.headers.get("authorization", "")
+        record = self.state.access_tokens.get(header[7:].strip()) if header.lower().startswith("bearer ") else None
+        if record is None or record["domainId"] != domain["id"] or record["exp"] < time.time():
+            raise OAuthError("invalid_token", "An access token is required", 401)
+        if DCR_ADMIN_SCOPE not in record["scope"].split():
+            raise OAuthError("insufficient_scope", "Invalid scope", 403)
+
+    def new_dcr_application(self, request: Request, domain: dict[str, Any], metadata: dict[str, Any]) -> dict:
+        settings = self.dcr_settings(domain)
+        redirect_uris = metadata.get("redirect_uris")
+        grant_types = metadata.get("grant_types") or ["authorization_code"]
+        auth_method = metadata.get("token_endpoint_auth_method") or "client_secret_basic"
+        if not isinstance(redirect_uris, list) or not redirect_uris:
+            raise OAuthError("invalid_redirect_uri", "Missing or invalid redirect_uris.")
+        if auth_method not in TOKEN_ENDPOINT_AUTH_METHODS:
+            raise OAuthError("invalid_client_metadata", f"Unsupported token_endpoint_auth_method: {auth_method}")
+        for uri in redirect_uris:
+            self.check_redirect_uri(settings, uri)
+
+        requested = (metadata.get("scope") or "").split()
+        if settings.get("isAllowedScopesEnabled"):
+            allowed = set(settings.get("allowedScopes") or [])
+            requested = [s for s in requested if s in allowed]  # non-allowed scopes are dropped silently
+        default_scopes = list(settings.get("defaultScopes") or [])
+        scopes = requested or default_scopes
+        if not set(scopes) <= set(self.am.scopes[domain["id"]]):
+            raise OAuthError("invalid_client_metadata", "non valid scopes")
+        if auth_method == "none" and "client_credentials" in grant_types:
+            raise OAuthError(
+                "invalid_client_metadata", "Invalid token_endpoint_auth_method for service application (client_credentials grant type)"
+            )
+        client_id = secure_random_string()
+        while client_id_taken(self.am, domain["id"], client_id):
+            client_id = secure_random_string()
+        return {
+            "id": new_id(),
+            "domainId": domain["id"],
+            "clientId": client_id,
+            "clientSecret": None if auth_method == "none" else secure_random_string(),
+            "clientName": metadata.get("client_name") or "Unknown Client",
+            "redirectUris": list(redirect_uris),
+            "grantTypes": list(grant_types),
+            "responseTypes": metadata.get("response_types") or ["code"],
+            "tokenEndpointAuthMethod": auth_method,
+            "applicationType": metadata.get("application_type") or "web",
+            "scopes": scopes,
+            "defaultScopes": default_scopes if not requested else [],
+            "registrationAccessToken": secure_random_string(),
+            "identityProvider": self.am.identity_providers[domain["id"]][0]["id"],  # first IdP of the domain
+            "createdAt": int(time.time()),
+        }
+
+    @staticmethod
+    def check_redirect_uri(settings: dict[str, Any], uri: Any) -> None:
+        """ApplicationServiceImpl#validateRedirectUris, in its order."""
+        if not isinstance(uri, str):
+            raise OAuthError("invalid_redirect_uri", f"redirect_uri : {uri} is malformed")
+        parts = urlsplit(uri)
+        if not parts.scheme:
+            raise OAuthError("invalid_redirect_uri", f"redirect_uri : {uri} is malformed")
+        is_http = parts.scheme.lower() in ("http", "https")
+        if is_http and not settings.get("allowLocalhostRedirectUri") and is_localhost(parts.hostname):
+            raise OAuthError("invalid_redirect_uri", "localhost is forbidden")
+        if parts.scheme.lower() == "http" and not settings.get("allowHttpSchemeRedirectUri"):
+            raise OAuthError("invalid_redirect_uri", "Unsecured http scheme is forbidden")
+        if not settings.get("allowWildCardRedirectUri") and ("*" in parts.path or "*" in (parts.hostname or "")):
+            raise OAuthError("invalid_redirect_uri", "Wildcard are forbidden")
+        if parts.fragment or "#" in uri:
+            raise OAuthError("invalid_redirect_uri", "redirect_uri with fragment is forbidden")
+
+    def registration_response(self, request: Request, domain: dict[str, Any], app: dict[str, Any]) -> dict:
+        base = self.domain_base(request, domain)
+        body = {
+            "client_id": app["clientId"],
+            "client_secret": app["clientSecret"],
+            "client_name": app["clientName"],
+            "redirect_uris": app["redirectUris"],
+            "grant_types": app["grantTypes"],
+            "response_types": app["responseTypes"],
+            "token_endpoint_auth_method": app["tokenEndpointAuthMethod"],
+            "application_type": app["applicationType"],
+            "scope": " ".join(app["scopes"]) or None,
+            "registration_access_token": app["registrationAccessToken"],
+            "registration_client_uri": f"{base}/oidc/register/{app['clientId']}",
+            "client_id_issued_at": app["createdAt"],
+            "client_secret_expires_at": 0,
+        }
+        return {k: v for k, v in body.items() if v is not None}
+
+    # -- clients --
+    def application(self, domain: dict[str, Any], client_id: str | None) -> dict[str, Any] | None:
+        return next(
+            (a for a in self.am.applications.values() if a["domainId"] == domain["id"] and a["clientId"] == client_id),
+            None,
+        )
+
+    def mcp_server(self, domain: dict[str, Any], client_id: str | None) -> dict[str, Any] | None:
+        return next((r for r in mcp_servers_of(self.am, domain["id"]) if r["clientId"] == client_id), None)
+
+    def authenticate_client(self, request: Request, domain: dict[str, Any], form) -> SimpleNamespace:
+        """ClientAuthHandler: applications first, then MCP servers (protected resources) by client_id."""
+        client_id, secret, method = None, None, "none"
+        header = request.headers.get("authorization", "")
+        if header.lower().startswith("basic "):
+            try:
+                decoded = base64.b64decode(header[6:].strip()).decode()
+            except ValueError:
+                raise OAuthError("invalid_client", "Invalid client: malformed Basic credentials", 401) from None
+            raw_id, _, raw_secret = decoded.partition(":")
+            # ClientBasicAuthProvider URL-decodes both parts (so '+' becomes a space).
+            client_id, secret, method = unquote(raw_id.replace("+", " ")), unquote(raw_secret.replace("+", " ")), "client_secret_basic"
+        elif form.get("client_secret") is not None:
+            client_id, secret, method = form.get("client_id"), form.get("client_secret"), "client_secret_post"
+        else:
+            client_id = form.get("client_id")
+        if not client_id:
+            raise OAuthError("invalid_client", "Invalid client: missing client_id", 401)
+
+        app = self.application(domain, client_id)
+        if app is not None:
+            expected = app["tokenEndpointAuthMethod"]
+            if method == "none" and expected != "none":
+                raise OAuthError("invalid_client", "Invalid client: missing or unsupported authentication method", 401)
+            if method != "none" and (app["clientSecret"] is None or not secrets.compare_digest(app["clientSecret"], secret)):
+                raise OAuthError("invalid_client", "Invalid client: bad credentials", 401)
+            return SimpleNamespace(client_id=client_id, application=app, mcp_server=None)
+
+        server = self.mcp_server(domain, client_id)
+        if server is not None:
+            auth_method = ((server.get("settings") or {}).get("oauth") or {}).get("tokenEndpointAuthMethod")
+            basic_ok = method == "client_secret_basic" and auth_method in (None, "client_secret_basic")
+            post_ok = method == "client_secret_post" and auth_method == "client_secret_post"
+            if (basic_ok or post_ok) and mcp_server_secret_matches(server, secret):
+                return SimpleNamespace(client_id=client_id, application=None, mcp_server=server)
+        raise OAuthError("invalid_client", "Invalid client: bad credentials", 401)
+
+    # -- RFC 8707 --
+    def check_resources(self, domain: dict[str, Any], resources: list[str]) -> None:
+        """ResourceValidationServiceImpl: exact match against the stored (lower-cased) identifiers."""
+        known = {i for r in mcp_servers_of(self.am, domain["id"]) for i in r["resourceIdentifiers"]}
+        if any(resource not in known for resource in resources):
+            raise OAuthError("invalid_target", INVALID_RESOURCE)
+
+    # -- sessions --
+    def session(self, request: Request) -> tuple[str, dict[str, Any]]:
+        session_id = request.cookies.get(SESSION_COOKIE)
+        if session_id not in self.state.sessions:
+            session_id = secrets.token_urlsafe(24)
+            self.state.sessions[session_id] = {"csrf": secrets.token_urlsafe(16), "users": {}, "consents": set()}
+        return session_id, self.state.sessions[session_id]
+
+    @staticmethod
+    def with_session(response: Response, session_id: str, domain: dict[str, Any]) -> Response:
+        response.set_cookie(SESSION_COOKIE, session_id, path=domain["path"], httponly=True)
+        return response
+
+    def check_csrf(self, session: dict[str, Any], form) -> Response | None:
+        if not secrets.compare_digest(str(form.get(CSRF_FIELD, "")), session["csrf"]):
+            return Response("Forbidden", status_code=403, media_type="text/plain")
+        return None
+
+    # -- authorization endpoint --
+    def error_page_redirect(self, request: Request, domain: dict[str, Any], error: OAuthError) -> Response:
+        params = {"client_id": request.query_params.get("client_id"), "error": error.error,
+                  "error_description": error.description}
+        return RedirectResponse(with_query(f"{self.domain_base(request, domain)}/oauth/error", params), 302)
+
+    async def error_page(self, request: Request, domain: dict[str, Any]) -> Response:
+        error = html.escape(request.query_params.get("error", "server_error"))
+        description = html.escape(request.query_params.get("error_description", ""))
+        return page("Error", f'<h1>Error</h1><p class="error">{error}</p><p class="error_description">{description}</p>')
+
+    async def authorize(self, request: Request, domain: dict[str, Any]) -> Response:
+        params = request.query_params
+        app = self.application(domain, params.get("client_id"))
+        # Until the redirect_uri is known to belong to the client, errors go to AM's own error page.
+        if not params.get("client_id"):
+            return self.error_page_redirect(request, domain, OAuthError("invalid_request", "Missing parameter: client_id"))
+        if app is None:
+            return self.error_page_redirect(
+                request, domain, OAuthError("invalid_request", f"No client found for client_id {params['client_id']}")
+            )
+        redirect_uri = params.get("redirect_uri")
+        if redirect_uri is None:
+            if len(app["redirectUris"]) != 1:
+                return self.error_page_redirect(request, domain, OAuthError("invalid_request", "Missing parameter: redirect_uri"))
+            redirect_uri = app["redirectUris"][0]
+        elif redirect_uri not in app["redirectUris"]:
+            return self.error_page_redirect(
+                request, domain,
+                OAuthError("redirect_uri_mismatch", "The redirect_uri MUST match the registered callback URL for this application"),
+            )
+
+        state = params.get("state")
+        try:
+            grant = self.authorization_request(domain, app, params, redirect_uri)
+        except OAuthError as exc:
+            # RFC 6749 4.1.2.1 error response to the client; AM's status/body for invalid_target is not
+            # documented, this is the standard redirect form.
+            return RedirectResponse(
+                with_query(redirect_uri, {"error": exc.error, "error_description": exc.description, "state": state}), 302
+            )
+
+        session_id, session = self.session(request)
+        user_id = session["users"].get(domain["id"])
+        query = request.url.query
+        if user_id is None:
+            return self.with_session(RedirectResponse(f"{self.domain_base(request, domain)}/login?{query}", 302), session_id, domain)
+        consent_key = (app["clientId"], user_id, frozenset(grant["scopes"]))
+        if grant["scopes"] and consent_key not in session["consents"]:
+            return self.with_session(
+                RedirectResponse(f"{self.domain_base(request, domain)}/oauth/consent?{query}", 302), session_id, domain
+            )
+        code = secrets.token_urlsafe(32)
+        self.state.codes[code] = {**grant, "userId": user_id, "exp": time.time() + CODE_SECONDS}
+        return RedirectResponse(with_query(redirect_uri, {"code": code, "state": state}), 302)
+
+    def authorization_request(self, domain, app, params, redirect_uri: str) -> dict[str, Any]:
+        response_type = params.get("response_type")
+        if not response_type:
+            raise OAuthError("invalid_request", "Missing parameter: response_type")
+        if response_type != "code" or response_type not in app["responseTypes"]:
+            raise OAuthError("unsupported_response_type", f"Unsupported response type: {response_type}")
+        if "authorization_code" not in app["grantTypes"]:
+            raise OAuthError("unauthorized_client", "Client must at least have authorization_code grant type")
+
+        challenge, method = params.get("code_challenge"), params.get("code_challenge_method")
+        if challenge is not None:
+            method = method or "plain"
+            if method not in ("plain", "S256"):
+                raise OAuthError("invalid_request", "Invalid parameter: code_challenge_method")
+            if not PKCE_VALUE.match(challenge):
+                raise OAuthError("invalid_request", "Invalid parameter: code_challenge")
+        elif method is not None:
+            raise OAuthError("invalid_request", "Missing parameter: code_challenge")
+
+        requested = (params.get("scope") or "").split()
+        if requested:
+            unknown = [s for s in requested if s not in app["scopes"]]
+            if unknown:
+                raise OAuthError("invalid_scope", f"Invalid scope(s): {', '.join(unknown)}")
+        scopes = requested or list(app["defaultScopes"])
+
+        resources = params.getlist("resource")
+        self.check_resources(domain, resources)
+        return {
+            "clientId": app["clientId"], "domainId": domain["id"], "redirectUri": redirect_uri,
+            "redirectUriGiven": params.get("redirect_uri") is not None, "scopes": scopes, "resources": resources,
+            "codeChallenge": challenge, "codeChallengeMethod": method,
+        }
+
+    # -- login --
+    def login_settings(self, domain: dict[str, Any]) -> dict[str, Any]:
+        return domain.get("loginSettings") or {}
+
+    async def login(self, request: Request, domain: dict[str, Any]) -> Response:
+        session_id, session = self.session(request)
+        base = self.domain_base(request, domain)
+        query = request.url.query
+        if request.method == "POST":
+            form = await request.form()
+            forbidden = self.check_csrf(session, form)
+            if forbidden:
+                return forbidden
+            user = self.am.domain_users[domain["id"]].get(str(form.get("username", "")))
+            if user is None or not secrets.compare_digest(user["password"], str(form.get("password", ""))):
+                failed = with_query(f"{base}/login?{query}" if query else f"{base}/login",
+                                    {"error": "login_failed", "error_description": "Wrong user or password"})
+                return self.with_session(RedirectResponse(failed, 302), session_id, domain)
+            session["users"][domain["id"]] = user["id"]
+            return self.with_session(RedirectResponse(f"{base}/oauth/authorize?{self.without_login_error(request)}", 302), session_id, domain)
+
+        error = ""
+        if request.query_params.get("error"):
+            error = f'<div class="login-error-info"><span class="error">{html.escape(request.query_params["error"])}</span>' \
+                    f'<small class="error_description">{html.escape(request.query_params.get("error_description", ""))}</small></div>'
+        register = ""
+        if self.login_settings(domain).get("registerEnabled"):
+            register = f'<div><a href="{html.escape(base)}/register?{html.escape(self.without_login_error(request))}">Register</a></div>'
+        form_query = self.without_login_error(request)
+        body = (
+            f"<h1>Sign in</h1><p>to continue to {html.escape(domain['name'])}</p>{error}"
+            f'<form role="form" method="post" action="{html.escape(base)}/login?{html.escape(form_query)}">'
+            '<label for="username">Username</label><input type="text" id="username" name="username" required/>'
+            '<label for="password">Password</label><input type="password" id="password" name="password" required/>'
+            f"{hidden(CSRF_FIELD, session['csrf'])}{hidden('client_id', request.query_params.get('client_id', ''))}"
+            '<button type="submit">Sign in</button></form>'
+            f"{register}"
+        )
+        return self.with_session(page("Login", body), session_id, domain)
+
+    @staticmethod
+    def without_login_error(request: Request) -> str:
+        kept = [(k, v) for k, v in request.query_params.multi_items() if k not in ("error", "error_description", "success")]
+        return urlencode(kept)
+
+    # -- consent --
+    async def consent(self, request: Request, domain: dict[str, Any]) -> Response:
+        session_id, session = self.session(request)
+        base = self.domain_base(request, domain)
+        user_id = session["users"].get(domain["id"])
+        app = self.application(domain, request.query_params.get("client_id"))
+        if user_id is None or app is None:
+            return RedirectResponse(f"{base}/login?{request.url.query}", 302)
+        requested = (request.query_params.get("scope") or "").split() or list(app["defaultScopes"])
+        if request.method == "POST":
+            form = await request.form()
+            forbidden = self.check_csrf(session, form)
+            if forbidden:
+                return forbidden
+            approved = str(form.get("user_oauth_approval", "")).lower()
+            if approved == "true" or approved.startswith("approve"):
+                session["consents"].add((app["clientId"], user_id, frozenset(requested)))
+                return RedirectResponse(f"{base}/oauth/authorize?{request.url.query}", 302)
+            redirect_uri = request.query_params.get("redirect_uri") or app["redirectUris"][0]
+            denied = {"error": "access_denied", "error_description": "User denied access",
+                      "state": request.query_params.get("state")}
+            return RedirectResponse(with_query(redirect_uri, denied), 302)
+        scope_inputs = "".join(hidden(f"scope.{s}", "true") for s in requested)
+        items = "".join(f"<li>{html.escape(s)}</li>" for s in requested)
+        body = (
+            f"<h1>{html.escape(app['clientName'])} wants to access your account</h1><ul>{items}</ul>"
+            f'<form method="post" action="{html.escape(base)}/oauth/consent?{html.escape(request.url.query)}">'
+            f"{hidden(CSRF_FIELD, session['csrf'])}{scope_inputs}"
+            '<button type="submit" name="user_oauth_approval" value="true">Accept</button>'
+            '<button type="submit" name="user_oauth_approval" value="false">Deny</button></form>'
+        )
+        return self.with_session(page("Consent", body), session_id, domain)
+
+    # -- user registration --
+    async def register_user(self, request: Request, domain: dict[str, Any]) -> Response:
+        if not self.login_settings(domain).get("registerEnabled"):
+            return Response("Not Found", status_code=404, media_type="text/plain")
+        session_id, session = self.session(request)
+        base = self.domain_base(request, domain)
+        query = self.without_login_error(request)
+        if request.method == "POST":
+            form = await request.form()
+            forbidden = self.check_csrf(session, form)
+            if forbidden:
+                return forbidden
+            username, password = str(form.get("username", "")).strip(), str(form.get("password", ""))
+            if not username or not password:
+                return RedirectResponse(with_query(f"{base}/register?{query}", {"error": "registration_failed"}), 302)
+            if username in self.am.domain_users[domain["id"]]:
+                return RedirectResponse(with_query(f"{base}/register?{query}", {"error": "registration_failed"}), 302)
+            add_domain_user(self.am, domain["id"], username, password, email=form.get("email"),
+                            firstName=form.get("firstName"), lastName=form.get("lastName"))
+            return RedirectResponse(with_query(f"{base}/register?{query}", {"success": "registration_succeed"}), 302)
+        message = ""
+        if request.query_params.get("success"):
+            message = f'<p class="success">registration_succeed</p><a href="{html.escape(base)}/login?{html.escape(query)}">Sign in</a>'
+        elif request.query_params.get("error"):
+            message = f'<p class="error">{html.escape(request.query_params["error"])}</p>'
+        body = (
+            f"<h1>Register</h1>{message}"
+            f'<form method="post" action="{html.escape(base)}/register?{html.escape(query)}">'
+            '<input type="text" name="firstName"/><input type="text" name="lastName"/><input type="email" name="email"/>'
+            '<input type="text" name="username" required/><input type="password" name="password" required/>'
+            f"{hidden(CSRF_FIELD, session['csrf'])}{hidden('client_id', request.query_params.get('client_id', ''))}"
+            '<button type="submit">Register</button></form>'
+        )
+        return self.with_session(page("Register", body), session_id, domain)
+
+    # -- token endpoint --
+    def issue_tokens(self, request, domain, client_id, user_id, scopes, resources, with_refresh: bool) -> dict:
+        now = time.time()
+        issuer = f"{self.domain_base(request, domain)}/oidc"
+        key = self.state.signing_keys.setdefault(domain["id"], secrets.token_bytes(32))
+        audience = resources if resources else [client_id]
+        claims = {
+            "sub": user_id or client_id, "aud": audience[0] if len(audience) == 1 else audience, "domain": domain["id"],
+            "iss": issuer, "iat": int(now), "exp": int(now + ACCESS_TOKEN_SECONDS), "jti": secrets.token_urlsafe(16),
+            "client_id": client_id, "scope": " ".join(scopes),
+        }
+        access_token = jwt.encode(claims, key, algorithm="HS256")
+        record = {"domainId": domain["id"], "clientId": client_id, "userId": user_id, "scope": " ".join(scopes),
+                  "aud": audience, "resources": list(resources), "iat": claims["iat"], "exp": claims["exp"],
+                  "iss": issuer, "jti": claims["jti"]}
+        self.state.access_tokens[access_token] = record
+        body = {"access_token": access_token, "token_type": "bearer", "expires_in": ACCESS_TOKEN_SECONDS,
+                "scope": " ".join(scopes) or None}
+        if with_refresh:
+            refresh = secrets.token_urlsafe(32)
+            self.state.refresh_tokens[refresh] = {**record, "exp": now + REFRESH_TOKEN_SECONDS}
+            body["refresh_token"] = refresh
+        if user_id and "openid" in scopes:
+            body["id_token"] = jwt.encode(
+                {"sub": user_id, "aud": client_id, "iss": issuer, "iat": int(now), "exp": int(now + ID_TOKEN_SECONDS)},
+                key, algorithm="HS256",
+            )
+        return {k: v for k, v in body.items() if v is not None}
+
+    async def token(self, request: Request, domain: dict[str, Any]) -> Response:
+        form = await request.form()
+        try:
+            client = self.authenticate_client(request, domain, form)
+            grant_type = form.get("grant_type")
+            if not grant_type:
+                raise OAuthError("invalid_request", "Missing parameter: grant_type")
+            grant_types = client.application["grantTypes"] if client.application else \
+                ((client.mcp_server.get("settings") or {}).get("oauth") or {}).get("grantTypes") or []
+            if grant_type not in ("authorization_code", "client_credentials", "refresh_token"):
+                raise OAuthError("unsupported_grant_type", f"Unsupported grant type: {grant_type}")
+            if grant_type not in grant_types:
+                raise OAuthError("unauthorized_client", f"Unauthorized grant type: {grant_type}")
+            resources = form.getlist("resource")
+            self.check_resources(domain, resources)
+            if grant_type == "authorization_code":
+                body = self.exchange_code(request, domain, client, form, resources)
+            elif grant_type == "refresh_token":
+                body = self.refresh(request, domain, client, form, resources)
+            else:
+                body = self.client_credentials(request, domain, client, form, resources)
+        except OAuthError as exc:
+            return exc.response()
+        return JSONResponse(body, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
+
+    def exchange_code(self, request, domain, client, form, resources: list[str]) -> dict:
+        code = form.get("code")
+        if not code:
+            raise OAuthError("invalid_request", "Missing parameter: code")
+        grant = self.state.codes.pop(code, None)  # a code is good for one exchange only
+        if grant is None or grant["exp"] < time.time() or grant["clientId"] != client.client_id:
+            raise OAuthError("invalid_grant", "Invalid authorization code")
+        if grant["redirectUriGiven"] and form.get("redirect_uri") != grant["redirectUri"]:
+            raise OAuthError("invalid_grant", "Redirect URI mismatch.")
+        if grant["codeChallenge"] is not None:
+            verifier = form.get("code_verifier")
+            if not verifier:
+                raise OAuthError("invalid_grant", "Missing parameter: code_verifier")
+            if not PKCE_VALUE.match(verifier):
+                raise OAuthError("invalid_grant", "Invalid parameter: code_verifier")
+            computed = pkce_s256(verifier) if grant["codeChallengeMethod"] == "S256" else verifier
+            if not secrets.compare_digest(computed, grant["codeChallenge"]):
+                raise OAuthError("invalid_grant", "Invalid code_verifier")
+        if resources and grant["resources"] and not set(resources) <= set(grant["resources"]):
+            raise OAuthError("invalid_target", INVALID_RESOURCE)
+        granted_resources = resources or grant["resources"]
+        with_refresh = "refresh_token" in client.application["grantTypes"]
+        return self.issue_tokens(request, domain, client.client_id, grant["userId"], grant["scopes"],
+                                 granted_resources, with_refresh)
+
+    def refresh(self, request, domain, client, form, resources: list[str]) -> dict:
+        token = form.get("refresh_token")
+        if not token:
+            raise OAuthError("invalid_request", "Missing parameter: refresh_token")
+        record = self.state.refresh_tokens.get(token)
+        if record is None or record["exp"] < time.time() or record["clientId"] != client.client_id:
+            raise OAuthError("invalid_grant", "Refresh token is invalid")
+        del self.state.refresh_tokens[token]  # a new refresh token replaces it
+        if resources and record["resources"] and not set(resources) <= set(record["resources"]):
+            raise OAuthError("invalid_target", INVALID_RESOURCE)
+        return self.issue_tokens(request, domain, client.client_id, record["userId"], record["scope"].split(),
+                                 resources or record["resources"], with_refresh=True)
+
+    def client_credentials(self, request, domain, client, form, resources: list[str]) -> dict:
+        allowed = client.application["scopes"] if client.application else []
+        requested = (form.get("scope") or "").split()
+        unknown = [s for s in requested if s not in allowed]
+        if unknown:
+            raise OAuthError("invalid_scope", f"Invalid scope(s): {', '.join(unknown)}")
+        scopes = requested or (client.application["defaultScopes"] if client.application else [])
+        return self.issue_tokens(request, domain, client.client_id, None, scopes, resources, with_refresh=False)
+
+    # -- introspection, revocation, userinfo --
+    async def introspect(self, request: Request, domain: dict[str, Any]) -> Response:
+        form = await request.form()
+        try:
+            client = self.authenticate_client(request, domain, form)
+            token = form.get("token")
+            if not token:
+                raise OAuthError("invalid_request", "Missing parameter: token")
+        except OAuthError as exc:
+            return exc.response()
+        record = self.state.access_tokens.get(token)
+        if record is None and form.get("token_type_hint") != "access_token":
+            record = self.state.refresh_tokens.get(token)
+        if record is None or record["domainId"] != domain["id"] or record["exp"] < time.time():
+            return JSONResponse({"active": False})
+        if record["resources"] and not self.owns_resources(domain, client.client_id, record["resources"]):
+            # validateResourcesBelongToAuthorizedClient: only the MCP server's own client sees it active.
+            return JSONResponse({"active": False})
+        user = self.user_by_id(domain, record["userId"])
+        body = {
+            "active": True, "client_id": record["clientId"], "sub": record["userId"] or record["clientId"],
+            "aud": record["aud"][0] if len(record["aud"]) == 1 else record["aud"], "scope": record["scope"] or None,
+            "exp": record["exp"], "iat": record["iat"], "iss": record["iss"], "jti": record["jti"],
+            "token_type": "bearer", "username": user["username"] if user else None,
+        }
+        return JSONResponse({k: v for k, v in body.items() if v is not None})
+
+    def owns_resources(self, domain: dict[str, Any], client_id: str, resources: list[str]) -> bool:
+        owners = {
+            identifier: server["clientId"]
+            for server in mcp_servers_of(self.am, domain["id"])
+            for identifier in server["resourceIdentifiers"]
+        }
+        return all(owners.get(resource) == client_id for resource in resources)
+
+    def user_by_id(self, domain: dict[str, Any], user_id: str | None) -> dict[str, Any] | None:
+        return next((u for u in self.am.domain_users[domain["id"]].values() if u["id"] == user_id), None)
+
+    async def revoke(self, request: Request, domain: dict[str, Any]) -> Response:
+        form = await request.form()
+        try:
+            client = self.authenticate_client(request, domain, form)
+            token = form.get("token")
+            if not token:
+                raise OAuthError("invalid_request", "Missing parameter: token")
+        except OAuthError as exc:
+            return exc.response()
+        for store in (self.state.access_tokens, self.state.refresh_tokens):
+            record = store.get(token)
+            if record is not None and record["clientId"] == client.client_id:
+                del store[token]
+        return Response(status_code=200)
+
+    async def userinfo(self, request: Request, domain: dict[str, Any]) -> Response:
+        header = request.headers.get("authorization", "")
+        record = self.state.access_tokens.get(header[7:].strip()) if header.lower().startswith("bearer ") else None
+        challenge = {"WWW-Authenticate": 'Bearer error="invalid_token"'}
+        if record is None or record["domainId"] != domain["id"] or record["exp"] < time.time():
+            return OAuthError("invalid_token", "The access token is invalid or has expired", 401).response(challenge)
+        user = self.user_by_id(domain, record["userId"])
+        if user is None:
+            return OAuthError("invalid_token", "The access token has no end-user", 401).response(challenge)
+        claims = {"sub": user["id"], "preferred_username": user["username"], "email": user.get("email"),
+                  "given_name": user.get("firstName"), "family_name": user.get("lastName")}
+        return JSONResponse({k: v for k, v in claims.items() if v is not None})

@@ -1,15 +1,54 @@
-"""Placeholder until the real server module lands (being written now)."""
-from starlette.applications import Starlette
-from starlette.responses import JSONResponse
-from starlette.routing import Route
+"""The upstream MCP server that the APIM MCP proxy fronts: a real server on the ``mcp`` SDK.
+
+It is not a simulation of anything: it is the unsecured MCP server of the guide (streamable HTTP at
+``/mcp``), with a few small tools so tests and the demo can list and call something.  Security is the
+gateway's job, so this server has none, like the guide's "unsecured MCP server".
+"""
+
+from __future__ import annotations
+
+from mcp.server.mcpserver import MCPServer
+from mcp.server.transport_security import TransportSecuritySettings
+
+MCP_PATH = "/mcp"
+
+# Tool names the tests and `make demo` expect to see.
+TOOL_NAMES = ("echo", "add", "get_weather")
+
+# Canned forecasts: deterministic answers for tests, no network.
+_FORECASTS = {"paris": "sunny, 21°C", "london": "light rain, 15°C", "tokyo": "cloudy, 18°C"}
 
 
-def seed(sim):
-    sim.state.apim_token = getattr(sim.state, "apim_token", "placeholder")
+def seed(sim) -> None:
+    """The MCP server keeps no simulator state: its tools are pure functions."""
+
+
+def create_server() -> MCPServer:
+    server = MCPServer(
+        "simulated-upstream-mcp", instructions="Test MCP server behind the Gravitee MCP proxy.", log_level="WARNING"
+    )
+
+    @server.tool(description="Return the given text unchanged.")
+    def echo(text: str) -> str:
+        return text
+
+    @server.tool(description="Add two integers.")
+    def add(a: int, b: int) -> int:
+        return a + b
+
+    @server.tool(description="Current weather for a city (canned data).")
+    def get_weather(city: str) -> str:
+        return f"{city}: {_FORECASTS.get(city.strip().lower(), 'clear, 20°C')}"
+
+    return server
 
 
 def build_app(sim):
-    async def hello(request):
-        return JSONResponse({"server": "mcp_server", "path": request.url.path})
-
-    return Starlette(routes=[Route("/{p:path}", hello, methods=["GET", "POST", "PUT", "PATCH", "DELETE"])])
+    # The SDK turns on DNS-rebinding protection (Host/Origin allow-list) when it believes it listens on
+    # loopback.  Requests arrive through the APIM gateway proxy with whatever Host the proxy forwards,
+    # and the simulator binds random ports, so the check is off: this server is test equipment on
+    # loopback, and the real guide's upstream server sits behind the gateway in the same way.
+    security = TransportSecuritySettings(enable_dns_rebinding_protection=False)
+    # The returned Starlette app carries the lifespan that runs the SDK's session manager; the core runs
+    # uvicorn with lifespan="auto", so sessions work.  Stateful sessions (Mcp-Session-Id), the default.
+    return create_server().streamable_http_app(streamable_http_path=MCP_PATH, transport_security=security)
