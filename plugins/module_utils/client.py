@@ -192,6 +192,8 @@ class GraviteeClient:
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
         self._bearer = None
+        # Headers of the last answer (e.g. an ETag to send back in If-Match), whatever its status.
+        self.last_headers = {}
 
     # -- authentication ---------------------------------------------------------------------------
     def _authorization(self):
@@ -283,6 +285,7 @@ class GraviteeClient:
             self._bearer = None
             request_headers["Authorization"] = self._authorization()
             response = self._send(method, path, headers=request_headers, **kwargs)
+        self.last_headers = response.headers
         if response.status_code not in expected:
             raise error_from_response(response)
         if not response.content:

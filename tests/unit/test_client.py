@@ -113,6 +113,14 @@ def test_retry_after_header_is_respected(server):
     assert time.monotonic() - started >= 0.9
 
 
+def test_headers_of_the_last_answer_are_kept(server):
+    # apim_api/apim_resource send the ETag of a GET back in If-Match on the PUT that follows.
+    server.script = [Answer(200, {"id": "a"}, headers={"ETag": '"1700000000000"'})]
+    client = make_client(server.url)
+    client.get("/x")
+    assert client.last_headers["ETag"] == '"1700000000000"'
+
+
 # -- TLS -------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def ca():
