@@ -334,7 +334,7 @@ class Gateway:
                 decoded = base64.b64decode(header[6:].strip()).decode()
             except ValueError:
                 raise OAuthError("invalid_client", "Invalid client: malformed Basic credentials", 401) from None
-            raw_id, _, raw_secret = decoded.partition(":")
+            raw_id, raw_secret = (decoded.split(":", 1) + [""])[:2]
             # ClientBasicAuthProvider URL-decodes both parts (so '+' becomes a space).
             client_id, secret, method = unquote(raw_id.replace("+", " ")), unquote(raw_secret.replace("+", " ")), "client_secret_basic"
         elif form.get("client_secret") is not None:

@@ -106,7 +106,7 @@ class HeadlessBrowser:
         url, method, data = authorization_url, "GET", None
         credentials_sent = 0
         async with httpx.AsyncClient(follow_redirects=False, timeout=30, verify=self.verify) as browser:
-            for _ in range(MAX_BROWSER_STEPS):
+            for _step in range(MAX_BROWSER_STEPS):
                 response = await browser.request(method, url, data=data)
                 if response.is_redirect:
                     location = urljoin(url, response.headers["location"])
@@ -206,7 +206,7 @@ def run_mcp_client(url: str, username: str, password: str, **options: Any) -> di
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tests.simulator.mcp_client", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m tests.simulator.mcp_client", description=__doc__.split("\n", maxsplit=1)[0])
     parser.add_argument("url", help="MCP endpoint, e.g. the APIM gateway URL + the API's context path")
     parser.add_argument("--username", required=True)
     parser.add_argument("--password", required=True)

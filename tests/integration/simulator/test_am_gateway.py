@@ -201,12 +201,12 @@ def test_dcr_scopes_must_exist_and_allowed_scopes_filter(am, domain):
 
 # --- authorization endpoint, login, consent ------------------------------------------------------
 def test_authorize_redirects_to_a_login_form_with_csrf(am, client, mcp_server):
-    _, challenge = pkce_pair()
+    challenge = pkce_pair()[1]
     response = requests.get(authorize_url(am, client["client_id"], challenge, resource=RESOURCE), allow_redirects=False)
     assert response.status_code == 302 and response.headers["Location"].startswith(f"{am.gw()}/login?")
     page = requests.get(response.headers["Location"])
     form = parse_forms(page.text)[0]
-    assert form.method == "post" and {"username", "password"} <= {name for name, _ in form.inputs}
+    assert form.method == "post" and {"username", "password"} <= {name for name, _kind in form.inputs}
     assert form.fields["X-XSRF-TOKEN"] and form.fields["client_id"] == client["client_id"]
     # Without the session's CSRF token the form is refused.
     forged = requests.post(form.action, data={"username": "demo", "password": "demo-password"}, allow_redirects=False)
@@ -214,13 +214,13 @@ def test_authorize_redirects_to_a_login_form_with_csrf(am, client, mcp_server):
 
 
 def test_login_consent_and_code(am, client, mcp_server):
-    _, challenge = pkce_pair()
+    challenge = pkce_pair()[1]
     result = login(authorize_url(am, client["client_id"], challenge, resource=RESOURCE, scope="mcp:tools"))
     assert result.code and result.state == "xyz"
 
 
 def test_wrong_password_is_refused(am, client, mcp_server):
-    _, challenge = pkce_pair()
+    challenge = pkce_pair()[1]
     with pytest.raises(HeadlessLoginError, match="login refused"):
         login(authorize_url(am, client["client_id"], challenge, resource=RESOURCE), password="wrong")
 
@@ -233,7 +233,7 @@ def test_wrong_password_is_refused(am, client, mcp_server):
     ],
 )
 def test_untrusted_redirect_errors_go_to_the_error_page(am, client, params, error):
-    _, challenge = pkce_pair()
+    challenge = pkce_pair()[1]
     url = authorize_url(am, client["client_id"], challenge, **params)
     response = requests.get(url, allow_redirects=False)
     assert response.status_code == 302
@@ -245,7 +245,7 @@ def test_untrusted_redirect_errors_go_to_the_error_page(am, client, params, erro
     "resource", ["https://gw.example.com/unknown", RESOURCE.upper().replace("HTTPS", "https"), RESOURCE + "/"]
 )
 def test_resource_must_equal_a_stored_identifier(am, client, mcp_server, resource):
-    _, challenge = pkce_pair()
+    challenge = pkce_pair()[1]
     response = requests.get(authorize_url(am, client["client_id"], challenge, resource=resource), allow_redirects=False)
     location = response.headers["Location"]
     assert location.startswith(REDIRECT_URI)
@@ -255,7 +255,7 @@ def test_resource_must_equal_a_stored_identifier(am, client, mcp_server, resourc
 
 
 def test_unknown_scope_and_bad_pkce_method(am, client, mcp_server):
-    _, challenge = pkce_pair()
+    challenge = pkce_pair()[1]
     for params, error in (({"scope": "files:write"}, "invalid_scope"), ({"code_challenge_method": "S512"}, "invalid_request")):
         response = requests.get(authorize_url(am, client["client_id"], challenge, **params), allow_redirects=False)
         assert query_of(response.headers["Location"])["error"] == error
@@ -359,7 +359,7 @@ def test_userinfo(am, client, mcp_server):
 
 # --- user registration ---------------------------------------------------------------------------
 def test_user_registration_when_enabled(am, domain, client, mcp_server):
-    _, challenge = pkce_pair()
+    challenge = pkce_pair()[1]
     url = authorize_url(am, client["client_id"], challenge, resource=RESOURCE)
     session = requests.Session()
     login_page = session.get(url)

@@ -57,8 +57,8 @@ def configure_apim(sim, mcp_server: dict) -> None:
         "flows": [],
     }).json()
 
-    update = {key: api[key] for key in ("definitionVersion", "type", "name", "apiVersion", "listeners",
-                                         "endpointGroups", "flowExecution", "flows") if key in api}
+    kept = ("definitionVersion", "type", "name", "apiVersion", "listeners", "endpointGroups", "flowExecution", "flows")
+    update = {key: api[key] for key in kept if key in api}
     update["resources"] = [{
         "name": "am-resource",
         "type": "oauth2-am-resource",

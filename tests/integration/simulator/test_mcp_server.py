@@ -34,7 +34,7 @@ def test_tools_are_listed_and_called(sim):
 
 
 def test_weather_tool_is_deterministic(sim):
-    _, result = list_and_call(sim.urls["mcp"] + "/mcp", "get_weather", {"city": "Paris"})
+    result = list_and_call(sim.urls["mcp"] + "/mcp", "get_weather", {"city": "Paris"})[1]
     assert result.content[0].text == "Paris: sunny, 21°C"
 
 
