@@ -53,7 +53,7 @@ SANITY_ARGS ?=
 
 MOLECULE_SCENARIOS := $(wildcard extensions/molecule/*/molecule.yml)
 
-.PHONY: help venv lint sanity unit integration molecule test sim clean
+.PHONY: help venv lint sanity sanity-run unit integration molecule test sim clean
 
 help:
 	@echo 'Targets:'
@@ -83,7 +83,14 @@ lint: venv
 	'$(VENV_BIN)/antsibull-changelog' lint
 	'$(VENV_BIN)/antsibull-changelog' lint-changelog-yaml changelogs/changelog.yaml
 
+# Runs of `make sanity` in one clone share the copy and ansible-test's cached environments, so they
+# take turns (flock); the steps themselves are in sanity-run.
 sanity: venv
+	mkdir -p '$(CACHE_DIR)'
+	flock --verbose '$(CACHE_DIR)/sanity.lock' $(MAKE) --no-print-directory sanity-run SANITY_ARGS='$(SANITY_ARGS)'
+
+# Internal: the sanity steps, run by `make sanity` while it holds the lock.
+sanity-run:
 	rm -rf '$(SANITY_ROOT)'
 	mkdir -p '$(SANITY_COLLECTION)' '$(ANSIBLE_TEST_CACHE)'
 	git ls-files -z --cached --others --exclude-standard -- $(SANITY_PATHSPEC) \
