@@ -1,0 +1,450 @@
+# -*- coding: utf-8 -*-
+# Copyright: mcpgate contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The Gravitee APIM Management API v2, as the apim_* modules use it.
+
+``Apim`` has one method per REST call (URLs built from the organization and environment), plus
+the lookups the modules share: an API by context path, name or id; the plans of an API; a plugin
+schema.  Below it, what the modules share about the objects themselves: the shape of an MCP proxy
+API, the read-merge-write of the API object (resources live inside it), and the plan status machine.
+No module sends HTTP itself.
+
+Facts: ../shared/gravitee/apim-management-api.md (the sections are cited as "facts §N").
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import copy
+import re
+
+from ansible.module_utils.six.moves.urllib.parse import quote
+
+from ansible_collections.mcpgate.gravitee.plugins.module_utils.client import GraviteeError
+from ansible_collections.mcpgate.gravitee.plugins.module_utils.module import ModuleError
+
+MCP_PROXY_TYPE = "MCP_PROXY"
+MCP_PROXY_PLUGIN = "mcp-proxy"
+PLAN_STATUSES = ("STAGING", "PUBLISHED", "DEPRECATED", "CLOSED")
+PAGE_SIZE = 100
+
+# The server accepts [/.a-zA-Z0-9-_] in a path (core/api/model/Path.java VALID_PATH).  Capitals are
+# refused here: AM lower-cases MCP server identifiers and compares `resource=` exactly, so an API
+# whose URL has capitals could never receive a token (DESIGN.md section 4).
+_CONTEXT_PATH_RE = re.compile(r"^/[a-z0-9._/-]*$")
+_URL_RE = re.compile(r"^https?://[^/\s?#]+(/[^\s?#]*)?$")
+_UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+
+
+# -- input checks -----------------------------------------------------------------------------------
+def check_context_path(value, option="context_path"):
+    """A valid, lower-case context path, normalised (no trailing slash), or ModuleError."""
+    if not value or not value.startswith("/"):
+        raise ModuleError("%s must start with '/', for example /weather-mcp; got %r" % (option, value))
+    if value != value.lower():
+        raise ModuleError(
+            "%s %r has capital letters: AM lower-cases the MCP server identifier (the gateway URL of the API) "
+            "and compares it exactly, so MCP clients could never get a token for this API; use %r"
+            % (option, value, value.lower())
+        )
+    if not _CONTEXT_PATH_RE.match(value):
+        raise ModuleError(
+            "%s %r may contain only lower-case letters, digits and the characters - _ . /" % (option, value)
+        )
+    return normalize_path(value)
+
+
+def normalize_path(path):
+    """A context path as compared here: duplicate and trailing slashes removed.
+
+    The server stores a path with a trailing slash (Path.sanitizePath: ``/weather-mcp`` is kept as
+    ``/weather-mcp/``), so both forms name the same API.
+    """
+    path = re.sub(r"/+", "/", path or "/")
+    return path.rstrip("/") or "/"
+
+
+def check_url(value, option):
+    """An http(s) URL without trailing slash, or ModuleError."""
+    if not value or not _URL_RE.match(value.strip()):
+        raise ModuleError("%s must be an http(s) URL such as https://host.example.com/path; got %r" % (option, value))
+    return value.strip().rstrip("/")
+
+
+def context_paths(api):
+    """The normalised paths of the API's HTTP listeners."""
+    found = []
+    for listener in api.get("listeners") or []:
+        if listener.get("type") == "HTTP":
+            found.extend(normalize_path(p.get("path")) for p in listener.get("paths") or [])
+    return found
+
+
+def context_path(api):
+    """The API's main context path (the first path of its HTTP listener), or None."""
+    paths = context_paths(api)
+    return paths[0] if paths else None
+
+
+def describe_api(api):
+    return "%r (id %s, context path %s)" % (api.get("name"), api.get("id"), context_path(api) or "none")
+
+
+# -- the Management API ------------------------------------------------------------------------------
+class Apim(object):
+    """The APIM Management API v2 of one organization and environment, for one module run."""
+
+    def __init__(self, module):
+        self.module = module
+        self.organization = module.params["organization"]
+        self.environment = module.params["environment"]
+        self._full = {}  # api id -> (api as GET returns it, its ETag): no object is read twice
+
+    @property
+    def client(self):
+        return self.module.client
+
+    def _org(self, *parts):
+        return "/management/v2/organizations/%s%s" % (_q(self.organization), "".join("/" + _q(p) for p in parts))
+
+    def _env(self, *parts):
+        return self._org("environments", self.environment, *parts)
+
+    def _apis(self, *parts):
+        return self._env("apis", *parts)
+
+    # -- APIs ---------------------------------------------------------------------------------------
+    def search_apis(self, query):
+        """POST /apis/_search: every API matching ``query`` (full text, narrowed by the server), all pages.
+
+        ``expands=deploymentState`` because lists carry it only on request (facts §6).
+        """
+        found, page = [], 1
+        while True:
+            answer = self.client.post(
+                self._apis("_search"),
+                {"query": query},
+                params={"page": page, "perPage": PAGE_SIZE, "expands": "deploymentState"},
+                expected=(200,),
+            ) or {}
+            found.extend(answer.get("data") or [])
+            if page >= ((answer.get("pagination") or {}).get("pageCount") or 1):
+                return found
+            page += 1
+
+    def find_api_by_context_path(self, path):
+        """The API whose HTTP listener has ``path`` (paths are unique in an environment), or None."""
+        for api in self.search_apis(path):
+            if path in context_paths(api):
+                return api
+        return None
+
+    def find_api_by_name(self, name):
+        """The API named exactly ``name``, None, or ModuleError when several are (names may repeat)."""
+        matches = [api for api in self.search_apis(name) if api.get("name") == name]
+        if len(matches) > 1:
+            raise ModuleError(
+                "%d APIs are named %r (%s): give the API by its context path or id instead"
+                % (len(matches), name, ", ".join(describe_api(a) for a in matches))
+            )
+        return matches[0] if matches else None
+
+    def get_api(self, api_id, missing_ok=False):
+        """GET /apis/{id}: the whole API (with deploymentState) and its ETag, read once per run."""
+        if api_id not in self._full:
+            try:
+                api = self.client.get(self._apis(api_id))
+            except GraviteeError as exc:
+                if missing_ok and exc.status == 404:
+                    return None
+                raise
+            self._full[api_id] = (api, self.client.last_headers.get("ETag"))
+        return self._full[api_id][0]
+
+    def find_api(self, ref, option="api"):
+        """An API by reference: a context path (starts with '/'), else an id (a UUID), else a name."""
+        if ref.startswith("/"):
+            return self.find_api_by_context_path(check_context_path(ref, option))
+        if _UUID_RE.match(ref):
+            return self.get_api(ref, missing_ok=True)
+        return self.find_api_by_name(ref)
+
+    def require_api(self, ref, option="api"):
+        """The V4 API ``ref`` names, or a ModuleError saying how to create it."""
+        api = self.find_api(ref, option)
+        if api is None:
+            kind = "context path" if ref.startswith("/") else ("id" if _UUID_RE.match(ref) else "name")
+            hint = ""
+            if self.module.check_mode:
+                hint = " (in check mode, an API that an earlier task would create does not exist yet)"
+            raise ModuleError(
+                "no API with %s %r in organization %s, environment %s: create it first with mcpgate.gravitee.apim_api%s"
+                % (kind, ref, self.organization, self.environment, hint)
+            )
+        if api.get("definitionVersion") != "V4":
+            raise ModuleError(
+                "API %s is a %s API; this collection manages V4 APIs" % (describe_api(api), api.get("definitionVersion"))
+            )
+        return api
+
+    def verify_path(self, path, api_id=None, option="context_path"):
+        """POST /apis/_verify/paths: fail unless the server would accept ``path`` (free, valid) for this API."""
+        body = {"paths": [{"path": path}]}
+        if api_id:
+            body["apiId"] = api_id
+        answer = self.client.post(self._apis("_verify", "paths"), body, expected=(200,)) or {}
+        if answer.get("ok") is False:
+            raise ModuleError(
+                "%s %s cannot be used: %s; choose another %s"
+                % (option, path, (answer.get("reason") or "the server refused it").rstrip("."), option)
+            )
+
+    def create_api(self, body):
+        return self.client.post(self._apis(), body, expected=(201, 200))
+
+    def update_api(self, api_id, patch, etag_from_get=True):
+        """Read-merge-write of the whole API: ``patch(api)`` edits a copy of the API as GET returns it.
+
+        The PUT is a full replacement (facts §3.4), so everything the patch leaves alone (resources
+        and plans added by other modules or in the Console, flows, properties...) is sent back as
+        read.  That includes secrets: if the server masks them on read it must take the mask back as
+        "unchanged", as it does for its own Console, which saves the same way.  ``If-Match`` carries
+        the ETag of the GET, so a change made in between fails (412) instead of being overwritten.
+        Returns (api, changed); in check mode, the API the PUT would produce.
+        """
+        current = self.get_api(api_id)
+        etag = self._full[api_id][1]
+        wanted = patch(copy.deepcopy(current))
+        if wanted == current:
+            return current, False
+        if self.module.check_mode:
+            return wanted, True
+        headers = {"If-Match": etag} if etag else None
+        try:
+            updated = self.client.put(self._apis(api_id), wanted, headers=headers)
+        except GraviteeError as exc:
+            if exc.status == 412:
+                exc.hint = "The API was changed by someone else while this task ran; run the task again"
+            raise
+        self._full.pop(api_id, None)
+        return updated or wanted, True
+
+    def delete_api(self, api_id):
+        """DELETE /apis/{id}?closePlans=true (a started API must be stopped first, facts §3.5)."""
+        self.client.delete(self._apis(api_id), params={"closePlans": "true"}, expected=(204, 200))
+
+    def deploy_api(self, api_id, label="ansible"):
+        self.client.post(self._apis(api_id, "deployments"), {"deploymentLabel": label}, expected=(202, 200, 204))
+
+    def start_api(self, api_id):
+        self.client.post(self._apis(api_id, "_start"), expected=(204, 200))
+
+    def stop_api(self, api_id):
+        self.client.post(self._apis(api_id, "_stop"), expected=(204, 200))
+
+    # -- plans --------------------------------------------------------------------------------------
+    def list_plans(self, api_id, statuses=PLAN_STATUSES):
+        """GET /apis/{id}/plans for the given statuses, all pages (the default is PUBLISHED only)."""
+        found, page = [], 1
+        while True:
+            answer = self.client.get(
+                self._apis(api_id, "plans"),
+                params={"statuses": ",".join(statuses), "page": page, "perPage": PAGE_SIZE},
+            ) or {}
+            found.extend(answer.get("data") or [])
+            if page >= ((answer.get("pagination") or {}).get("pageCount") or 1):
+                return found
+            page += 1
+
+    def has_deployable_plan(self, api_id):
+        """The gateway deploys an API only with a PUBLISHED or DEPRECATED plan (ApiValidationService.canDeploy)."""
+        answer = self.client.get(
+            self._apis(api_id, "plans"), params={"statuses": "PUBLISHED,DEPRECATED", "page": 1, "perPage": 1}
+        ) or {}
+        return bool(answer.get("data"))
+
+    def create_plan(self, api_id, body):
+        return self.client.post(self._apis(api_id, "plans"), body, expected=(201, 200))
+
+    def update_plan(self, api_id, plan_id, body):
+        return self.client.put(self._apis(api_id, "plans", plan_id), body)
+
+    def plan_action(self, api_id, plan_id, action):
+        """POST /plans/{id}/_publish | _deprecate | _close; returns the plan."""
+        return self.client.post(self._apis(api_id, "plans", plan_id, "_" + action), expected=(200, 204))
+
+    def delete_plan(self, api_id, plan_id):
+        self.client.delete(self._apis(api_id, "plans", plan_id), expected=(204, 200))
+
+    # -- plugins ------------------------------------------------------------------------------------
+    def policy_schema(self, policy_id):
+        """GET /plugins/policies/{id}/schema: the configuration schema the server itself validates with."""
+        return self.client.get(self._org("plugins", "policies", policy_id, "schema")) or {}
+
+
+def _q(part):
+    return quote(str(part), safe="")
+
+
+# -- the MCP proxy API -------------------------------------------------------------------------------
+def mcp_proxy_api(name, path, target, description=None, api_version=None, visibility=None, tags=None):
+    """The CreateApiV4 body of an MCP proxy API (facts §3.1, §3.2).  Labels are not accepted on create."""
+    body = {
+        "definitionVersion": "V4",
+        "type": MCP_PROXY_TYPE,
+        "name": name,
+        "apiVersion": api_version or "1.0",
+        "description": description,
+        "visibility": visibility,
+        "tags": tags,
+        "listeners": [
+            {"type": "HTTP", "paths": [{"path": path}], "entrypoints": [{"type": MCP_PROXY_PLUGIN, "configuration": {}}]}
+        ],
+        "endpointGroups": [
+            {
+                "name": "Default MCP proxy group",
+                "type": MCP_PROXY_PLUGIN,
+                "sharedConfiguration": {},
+                "endpoints": [
+                    {
+                        "name": "Default MCP proxy",
+                        "type": MCP_PROXY_PLUGIN,
+                        "weight": 1,
+                        "inheritConfiguration": False,
+                        "configuration": {"target": target},
+                    }
+                ],
+            }
+        ],
+        "flowExecution": {"mode": "DEFAULT", "matchRequired": False},
+        "flows": [],
+    }
+    return dict((k, v) for k, v in body.items() if v is not None)
+
+
+def patch_mcp_proxy_api(api, name=None, path=None, target=None, description=None, api_version=None,
+                        visibility=None, labels=None, tags=None):
+    """Set on ``api`` (in place) what the user asked for, leaving everything else as the server has it.
+
+    Values already equivalent are left untouched (a path with or without its trailing slash, lists
+    holding the same items in another order), so that an unchanged API compares equal.
+    """
+    for key, value in (("name", name), ("description", description), ("apiVersion", api_version),
+                       ("visibility", visibility)):
+        if value is not None and api.get(key) != value:
+            api[key] = value
+    for key, value in (("labels", labels), ("tags", tags)):
+        if value is not None and sorted(set(api.get(key) or [])) != sorted(set(value)):
+            api[key] = list(value)
+    if path is not None and path not in context_paths(api):
+        listener = _first(api.get("listeners"), "HTTP")
+        if listener is None:
+            raise ModuleError("API %s has no HTTP listener to hold the context path" % describe_api(api))
+        paths = listener.setdefault("paths", [])
+        if paths:
+            paths[0]["path"] = path
+        else:
+            paths.append({"path": path})
+    if target is not None:
+        endpoint = _first((_first(api.get("endpointGroups"), MCP_PROXY_PLUGIN) or {}).get("endpoints"), MCP_PROXY_PLUGIN)
+        if endpoint is None:
+            raise ModuleError("API %s has no mcp-proxy endpoint to point at mcp_server_url" % describe_api(api))
+        configuration = endpoint.get("configuration")
+        if not isinstance(configuration, dict):
+            configuration = endpoint["configuration"] = {}
+        if configuration.get("target") != target:
+            configuration["target"] = target
+    return api
+
+
+def mcp_server_url(api):
+    endpoint = _first((_first(api.get("endpointGroups"), MCP_PROXY_PLUGIN) or {}).get("endpoints"), MCP_PROXY_PLUGIN)
+    return ((endpoint or {}).get("configuration") or {}).get("target")
+
+
+def _first(items, type_):
+    return next((item for item in items or [] if item.get("type") == type_), None)
+
+
+# -- resources (inside the API object) ---------------------------------------------------------------
+def find_resource(api, name):
+    return next((r for r in api.get("resources") or [] if r.get("name") == name), None)
+
+
+def put_resource(api, resource):
+    """``api`` with ``resource`` replacing the one of the same name, or appended."""
+    resources = api.setdefault("resources", [])
+    for index, existing in enumerate(resources):
+        if existing.get("name") == resource["name"]:
+            resources[index] = resource
+            return api
+    resources.append(resource)
+    return api
+
+
+def remove_resource(api, name):
+    api["resources"] = [r for r in api.get("resources") or [] if r.get("name") != name]
+    return api
+
+
+# -- plans ---------------------------------------------------------------------------------------------
+SECURITY_TYPES = {"keyless": "KEY_LESS", "oauth2": "OAUTH2"}
+
+
+def plan_security_type(plan):
+    return (plan.get("security") or {}).get("type")
+
+
+def describe_plan(plan):
+    return "%r (id %s, %s, %s)" % (plan.get("name"), plan.get("id"), plan_security_type(plan), plan.get("status"))
+
+
+def select_plan(plans, name=None, plan_id=None):
+    """The plan with ``plan_id``, else the one named ``name``; ModuleError when the name is ambiguous."""
+    if plan_id:
+        return next((p for p in plans if p.get("id") == plan_id), None)
+    matches = [p for p in plans if p.get("name") == name]
+    if len(matches) > 1:
+        raise ModuleError(
+            "%d plans of this API are named %r: %s; set id to choose one, or rename or delete the others"
+            % (len(matches), name, ", ".join(describe_plan(p) for p in matches))
+        )
+    return matches[0] if matches else None
+
+
+def check_plan_move(plan, state):
+    """Refuse, before any write, a status change the server's plan status machine does not allow (facts §4.2).
+
+    STAGING -> PUBLISHED -> DEPRECATED -> CLOSED; CLOSED is terminal.
+    """
+    status = plan.get("status") if plan else None
+    name = (plan or {}).get("name")
+    if status == "CLOSED" and state in ("published", "deprecated"):
+        raise ModuleError(
+            "plan %r is closed; a closed plan cannot be reopened: create a new plan with another name" % name
+        )
+    if state == "published" and status == "DEPRECATED":
+        raise ModuleError(
+            "plan %r is deprecated; a deprecated plan cannot be published again: create a new plan with another name"
+            % name
+        )
+    if state == "deprecated" and status in (None, "STAGING"):
+        raise ModuleError(
+            "plan %r is %s; only a published plan can be deprecated: publish it first (state: published)"
+            % (name, "not created yet" if status is None else "in staging")
+        )
+
+
+def check_single_keyless(plans, plan, api):
+    """Only one KEY_LESS plan may be PUBLISHED or DEPRECATED per API (400 plan.keyless.exists, facts §4.2)."""
+    others = [
+        p for p in plans
+        if plan_security_type(p) == "KEY_LESS" and p.get("status") in ("PUBLISHED", "DEPRECATED")
+        and (plan is None or p.get("id") != plan.get("id"))
+    ]
+    if others:
+        raise ModuleError(
+            "API %s already has a published keyless plan %s; only one keyless plan may be published per API: "
+            "close it first (mcpgate.gravitee.apim_plan with state: closed)" % (describe_api(api), describe_plan(others[0]))
+        )

@@ -1,0 +1,352 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: mcpgate contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: apim_plan
+short_description: Manage a keyless or OAuth2 plan of a Gravitee APIM API
+version_added: 0.1.0
+description:
+  - Creates, updates, publishes, deprecates, closes and deletes a plan of a V4 API in Gravitee API Management,
+    typically the keyless plan used to test an MCP proxy and the OAuth2 plan that secures it with tokens from
+    Gravitee Access Management.
+  - The plan is found by O(name) within the API given by O(api), or by O(id).
+  - Plans follow the server's status machine, STAGING, PUBLISHED, DEPRECATED, CLOSED, and a closed plan cannot be
+    reopened. A move the server does not allow (publishing a closed or deprecated plan, deprecating a plan that
+    was never published, changing the security type of a plan) fails before any change, saying what to do instead.
+  - The module does not deploy the API. Any change leaves the API out of sync until it is deployed
+    (RV(needs_redeploy)); deploy it with M(mcpgate.gravitee.apim_api) and O(mcpgate.gravitee.apim_api#module:state=started).
+author:
+  - mcpgate maintainers
+extends_documentation_fragment:
+  - mcpgate.gravitee.apim
+  - mcpgate.gravitee.attributes
+options:
+  api:
+    description:
+      - The API of the plan, by context path (a value starting with C(/), for example C(/weather-mcp)), by id, or
+        by name.
+    type: str
+    required: true
+  name:
+    description:
+      - Name of the plan. Identifies the plan within the API.
+      - APIM allows several plans with the same name; when the name matches more than one plan the task fails,
+        listing them, and O(id) chooses one.
+      - Required unless O(id) is set; with O(id), renames the plan.
+    type: str
+  id:
+    description:
+      - Id of the plan, instead of finding it by O(name).
+    type: str
+  description:
+    description:
+      - Description of the plan.
+    type: str
+  security:
+    description:
+      - How callers are authenticated. V(keyless) lets anyone in; V(oauth2) requires an OAuth2 access token,
+        checked with the OAuth2 resource O(oauth_resource) of the API.
+      - Required to create the plan. The security type of an existing plan can not change; the task fails and
+        says to create a new plan instead.
+    type: str
+    choices: [keyless, oauth2]
+  oauth_resource:
+    description:
+      - Name of the API resource that validates tokens, for example the Gravitee AM authorization server resource
+        created with M(mcpgate.gravitee.apim_resource).
+      - Required to create an O(security=oauth2) plan. The resource must exist in the API; if it does not, the task
+        fails before any change.
+    type: str
+  required_scopes:
+    description:
+      - Scopes the access token must hold. The order does not matter.
+    type: list
+    elements: str
+  check_required_scopes:
+    description:
+      - Check that the token holds O(required_scopes). APIM's default is V(false).
+    type: bool
+  mode_strict:
+    description:
+      - With O(check_required_scopes), require exactly O(required_scopes). APIM's default is V(true).
+    type: bool
+  propagate_auth_header:
+    description:
+      - Pass the C(Authorization) header on to the MCP server. APIM's default is V(true).
+    type: bool
+  extract_payload:
+    description:
+      - Put the token introspection payload in the C(oauth.payload) attribute for policies. APIM's default is V(false).
+    type: bool
+  add_www_authenticate_header:
+    description:
+      - Answer a request without token with a C(WWW-Authenticate) challenge naming the protected resource metadata,
+        which MCP clients need to find the authorization server.
+      - Only the OAuth2 policy of APIM 4.10.0 to 4.10.11 has this setting; there the module sets it to V(true)
+        unless this option says otherwise. Later versions always send the challenge and reject the setting; there
+        the module does not send it, and warns when this option is set. The module decides from the policy schema
+        the server itself serves, not from a version number.
+    type: bool
+  state:
+    description:
+      - V(present) creates the plan (in STAGING) or updates it; its status does not change.
+      - V(published) also publishes it. Only one keyless plan may be published per API; when another one is, the
+        task fails before any change and says to close it first.
+      - V(deprecated) deprecates a published plan; new subscriptions are refused, existing ones keep working.
+      - V(closed) closes the plan (and its subscriptions). Closing is final. A plan that does not exist is left so.
+      - V(absent) closes the plan if it is not closed yet, then deletes it.
+    type: str
+    choices: [present, published, deprecated, closed, absent]
+    default: present
+seealso:
+  - module: mcpgate.gravitee.apim_api
+  - module: mcpgate.gravitee.apim_resource
+"""
+
+EXAMPLES = r"""
+- name: A keyless plan to test the MCP proxy
+  mcpgate.gravitee.apim_plan:
+    api: /weather-mcp
+    name: Keyless test
+    security: keyless
+    state: published
+
+- name: The OAuth2 plan, with tokens checked by the AM resource of the API
+  mcpgate.gravitee.apim_plan:
+    api: /weather-mcp
+    name: OAuth2
+    description: MCP clients authenticated by Gravitee AM
+    security: oauth2
+    oauth_resource: am-resource
+    state: published
+  register: oauth2_plan
+
+- name: Close the keyless plan so that no request gets in without a token
+  mcpgate.gravitee.apim_plan:
+    api: /weather-mcp
+    name: Keyless test
+    state: closed
+
+- name: Deploy the change
+  mcpgate.gravitee.apim_api:
+    context_path: /weather-mcp
+    state: started
+  when: oauth2_plan.needs_redeploy
+"""
+
+RETURN = r"""
+plan:
+  description: The plan as the server now has it (in check mode, as it would have it).
+  returned: when the plan exists
+  type: dict
+  sample:
+    id: 5e8b3c1a-9d2f-4e7a-8b3c-1a9d2f4e7a8b
+    name: OAuth2
+    status: PUBLISHED
+    mode: STANDARD
+    validation: AUTO
+    security:
+      type: OAUTH2
+      configuration: {oauthResource: am-resource, modeStrict: true, propagateAuthHeader: true, checkRequiredScopes: false}
+id:
+  description: Id of the plan. Not known in check mode when the plan would be created.
+  returned: when the plan exists
+  type: str
+status:
+  description: Status of the plan, C(STAGING), C(PUBLISHED), C(DEPRECATED) or C(CLOSED).
+  returned: when the plan exists
+  type: str
+  sample: PUBLISHED
+needs_redeploy:
+  description:
+    - Whether the API now waits for a deployment to serve its current definition (its C(deploymentState) is
+      C(NEED_REDEPLOY)). Every plan change does this.
+  returned: always
+  type: bool
+"""
+
+from ansible_collections.mcpgate.gravitee.plugins.module_utils.apim import (
+    SECURITY_TYPES,
+    Apim,
+    check_plan_move,
+    check_single_keyless,
+    describe_api,
+    find_resource,
+    plan_security_type,
+    select_plan,
+)
+from ansible_collections.mcpgate.gravitee.plugins.module_utils.module import GraviteeModule, ModuleError, changed_keys, merge
+
+# Module option -> key of the oauth2 policy configuration (policy-oauth2 schema-form.json).
+OAUTH2_OPTIONS = (
+    ("oauth_resource", "oauthResource"),
+    ("required_scopes", "requiredScopes"),
+    ("check_required_scopes", "checkRequiredScopes"),
+    ("mode_strict", "modeStrict"),
+    ("propagate_auth_header", "propagateAuthHeader"),
+    ("extract_payload", "extractPayload"),
+)
+WWW_AUTHENTICATE = "addWwwAuthenticateHeader"
+ACTIONS = {"published": "publish", "deprecated": "deprecate", "closed": "close"}
+ACTIONS_STATUS = {"published": "PUBLISHED", "deprecated": "DEPRECATED", "closed": "CLOSED"}
+
+
+def argument_spec():
+    return dict(
+        api=dict(type="str", required=True),
+        name=dict(type="str"),
+        id=dict(type="str"),
+        description=dict(type="str"),
+        security=dict(type="str", choices=sorted(SECURITY_TYPES)),
+        oauth_resource=dict(type="str"),
+        required_scopes=dict(type="list", elements="str"),
+        check_required_scopes=dict(type="bool"),
+        mode_strict=dict(type="bool"),
+        propagate_auth_header=dict(type="bool"),
+        extract_payload=dict(type="bool"),
+        add_www_authenticate_header=dict(type="bool"),
+        state=dict(type="str", default="present", choices=["present", "published", "deprecated", "closed", "absent"]),
+    )
+
+
+def run(module):
+    params, state = module.params, module.params["state"]
+    security = SECURITY_TYPES.get(params["security"])
+    oauth2_set = [option for option, _key in OAUTH2_OPTIONS + (("add_www_authenticate_header", None),) if params[option] is not None]
+    if oauth2_set and params["security"] == "keyless":
+        raise ModuleError("%s only apply to security: oauth2" % ", ".join(oauth2_set))
+
+    apim = Apim(module)
+    api = apim.require_api(params["api"])
+    plans = apim.list_plans(api["id"])
+    current = select_plan(plans, params["name"], params["id"])
+    if params["id"] and current is None and state not in ("closed", "absent"):
+        raise ModuleError("API %s has no plan with id %s" % (describe_api(api), params["id"]))
+    label = params["name"] or params["id"]
+    if current is not None and security and plan_security_type(current) != security:
+        raise ModuleError(
+            "plan %r is a %s plan; the security type of a plan can not change: create a new plan with another name "
+            "(and close this one)" % (current.get("name"), plan_security_type(current))
+        )
+
+    if state == "absent":
+        module.ensure(current, None, "absent", None, None, delete=lambda plan: remove(apim, api, plan))
+        return finish(module, api, None)
+    if state == "closed":
+        if current is not None and current.get("status") != "CLOSED":
+            current = move(module, apim, api, current, "closed")
+        return finish(module, api, current)
+
+    check_plan_move(current, state)
+    if current is None and security is None:
+        raise ModuleError("security is required to create plan %r (keyless or oauth2)" % label)
+    desired = dict(name=params["name"], description=params["description"])
+    if (security or plan_security_type(current)) == "OAUTH2":
+        desired["security"] = {"type": "OAUTH2", "configuration": oauth2_configuration(module, apim, api, current)}
+    elif current is None:
+        desired["security"] = {"type": security}
+    desired = dict((k, v) for k, v in desired.items() if v is not None)
+    if current is not None and current.get("status") == "CLOSED" and changed_keys(desired, current):
+        raise ModuleError(
+            "plan %r is closed; a closed plan can not be changed: create a new plan with another name" % label
+        )
+    if state == "published" and plan_security_type(current or desired) == "KEY_LESS" and (current or {}).get("status") != "PUBLISHED":
+        check_single_keyless(plans, current, api)
+
+    if current is None:
+        # CreatePlanV4: a plan is always created in STAGING (facts §4.1).
+        desired.update(definitionVersion="V4", mode="STANDARD", validation="AUTO", flows=[], status="STAGING")
+    plan = module.ensure(
+        current,
+        desired,
+        "present",
+        create=lambda body: apim.create_plan(api["id"], dict((k, v) for k, v in body.items() if k != "status")),
+        # PUT /plans/{id} takes the whole plan back (UpdatePlanV4 ignores read-only fields such as status).
+        update=lambda plan, changes: apim.update_plan(api["id"], plan["id"], merge(plan, changes)),
+    )
+    if state in ACTIONS and plan.get("status") != ACTIONS_STATUS[state]:
+        plan = move(module, apim, api, plan, state)
+    return finish(module, api, plan)
+
+
+def oauth2_configuration(module, apim, api, current):
+    """The oauth2 policy settings the user set, as the plan's security configuration."""
+    params = module.params
+    configuration = dict((key, params[option]) for option, key in OAUTH2_OPTIONS if params[option] is not None)
+    current_configuration = ((current or {}).get("security") or {}).get("configuration") or {}
+    scopes = configuration.get("requiredScopes")
+    if scopes is not None and sorted(set(scopes)) == sorted(set(current_configuration.get("requiredScopes") or [])):
+        configuration["requiredScopes"] = current_configuration.get("requiredScopes") or []
+    # addWwwAuthenticateHeader exists only in policy 5.0-5.1 (APIM 4.10.0-4.10.11), which needs it true for MCP
+    # clients to get the 401 challenge; later policies always send it and reject the field (facts §4.1, §8).
+    schema = apim.policy_schema("oauth2")
+    if WWW_AUTHENTICATE in (schema.get("properties") or {}):
+        explicit = params["add_www_authenticate_header"]
+        configuration[WWW_AUTHENTICATE] = True if explicit is None else explicit
+    elif params["add_www_authenticate_header"] is not None:
+        module.warn(
+            "add_www_authenticate_header is ignored: the OAuth2 policy of this APIM always sends the WWW-Authenticate "
+            "challenge and has no such setting"
+        )
+    resource_name = configuration.get("oauthResource") or current_configuration.get("oauthResource")
+    if current is None and not resource_name:
+        raise ModuleError("oauth_resource is required to create an oauth2 plan: the name of the API's OAuth2 resource")
+    check_oauth_resource(apim, api, resource_name)
+    return configuration
+
+
+def check_oauth_resource(apim, api, name):
+    """The plan's resource must be an OAuth2 resource of the API, else the gateway can not check tokens."""
+    resource = find_resource(api, name)
+    if resource is None and api.get("id"):
+        # Search results may not carry resources: confirm with the API itself before failing.
+        resource = find_resource(apim.get_api(api["id"]), name)
+    if resource is None:
+        raise ModuleError(
+            "oauth_resource %r is not a resource of API %s: create it first with mcpgate.gravitee.apim_resource"
+            % (name, describe_api(api))
+        )
+    if not str(resource.get("type", "")).startswith("oauth2"):
+        raise ModuleError(
+            "oauth_resource %r of API %s is a %s resource, not an OAuth2 resource" % (name, describe_api(api), resource.get("type"))
+        )
+
+
+def move(module, apim, api, plan, state):
+    """POST _publish / _deprecate / _close; in check mode, the plan with the status it would get."""
+    module.changed = True
+    after = dict(plan, status=ACTIONS_STATUS[state])
+    if not module.check_mode:
+        after = apim.plan_action(api["id"], plan["id"], ACTIONS[state]) or after
+    module.record_diff(plan, after)
+    return after
+
+
+def remove(apim, api, plan):
+    if plan.get("status") != "CLOSED":
+        apim.plan_action(api["id"], plan["id"], "close")
+    apim.delete_plan(api["id"], plan["id"])
+
+
+def finish(module, api, plan):
+    # Every plan change makes the API NEED_REDEPLOY (plan needRedeployAt, facts section 4.2).
+    needs_redeploy = module.changed or api.get("deploymentState") == "NEED_REDEPLOY"
+    result = dict(needs_redeploy=needs_redeploy)
+    if plan is not None:
+        result.update(plan=module.present(plan), id=plan.get("id"), status=plan.get("status"))
+    module.exit(**result)
+
+
+def main():
+    module = GraviteeModule("apim", argument_spec(), required_one_of=[("name", "id")])
+    module.run(run)
+
+
+if __name__ == "__main__":
+    main()
