@@ -31,7 +31,7 @@ options:
     type: str
   token:
     description:
-      - Bearer token for the AM Management API: an account access token of a user or service account, or a token from C(/management/auth/token).
+      - Bearer token for the AM Management API, such as an account access token of a user or service account, or a token from C(/management/auth/token).
       - Takes precedence over O(username) and O(password).
       - If not set, the environment variable E(GRAVITEE_AM_TOKEN) is used.
     type: str
