@@ -1,0 +1,236 @@
+# -*- coding: utf-8 -*-
+# Copyright: mcpgate contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The Gravitee AM Management API calls the AM modules make, and the rules shared around them.
+
+``AmApi`` has one method per REST call (URLs built from the organization and environment ids);
+the modules never build a URL or send a request themselves.  Around it: the domain lookup by name,
+hrid or id with the fewest requests, AM's hrid rule, and the MCP server ("protected resource")
+normalisation that AM applies on write, so that what the user asks for compares with what AM
+stores.  Facts and sources: ``shared/gravitee/am-management-api.md``.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import re
+import unicodedata
+
+try:
+    from urllib.parse import quote, urlsplit
+except ImportError:  # pragma: no cover - Python 2 is not supported by ansible-core 2.18+ targets
+    from urllib import quote  # noqa: F401
+    from urlparse import urlsplit  # noqa: F401
+
+from ansible_collections.mcpgate.gravitee.plugins.module_utils.module import ModuleError
+
+# The only protected-resource type.  Required on list, GET and DELETE (released AM answers 500
+# without it) and upper case only in a create body; AM writes it back lower case.
+MCP_SERVER = "MCP_SERVER"
+# The only feature subtype.  Exact case on create; 4.10 also refuses "mcp_tool" on PATCH.
+MCP_TOOL = "MCP_TOOL"
+
+PAGE_SIZE = 100
+
+# AM's messages for the two uniqueness rules a create or an update can break, and the option at fault.
+_IDENTIFIER_TAKEN = "resource identifier already exists"
+_CLIENT_TAKEN = re.compile(r"a client \[.*\] already exists for domain", re.IGNORECASE)
+_SCOPES_INVALID = "one or more scopes are not valid"
+
+_UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$")
+# Characters java.net.URI refuses unescaped (AM validates identifiers with URI.create).
+_URI_FORBIDDEN_RE = re.compile(r"[\s<>\"{}|\\^`]")
+# The characters a client id or secret can have and still survive HTTP Basic: the AM gateway URL-decodes
+# both ('+' becomes a space) while the APIM AM resource sends them raw.
+_BASIC_SAFE_RE = re.compile(r"^[A-Za-z0-9_-]+$")
+TOOL_KEY_RE = re.compile(r"^[a-zA-Z0-9_-]+$")
+
+
+def hrid_of(name):
+    """The hrid AM derives from a domain name (gravitee-common ``IdGenerator.generate``).
+
+    NFD-normalise, drop combining diacritical marks, lower-case, drop everything but ``[a-z0-9]``,
+    whitespace and ``-``, trim, then turn each run of other characters into one ``-``.
+    """
+    text = unicodedata.normalize("NFD", name)
+    text = "".join(c for c in text if not 0x0300 <= ord(c) <= 0x036F).lower()  # \p{InCombiningDiacriticalMarks}
+    text = re.sub(r"[^a-z0-9 \t\n\x0b\f\r-]", "", text)  # Java's \s is ASCII whitespace
+    text = text.strip("".join(chr(c) for c in range(0x21)))  # String.trim(): every char <= ' '
+    return re.sub(r"[^a-z0-9]+", "-", text)
+
+
+def _segment(value):
+    return quote(str(value), safe="")
+
+
+def explain(exc):
+    """Name the option at fault in AM's answer to a create or an update of an MCP server."""
+    message = (exc.message or "").lower()
+    if exc.status == 400 and _IDENTIFIER_TAKEN in message:
+        exc.hint = (
+            "resource_identifiers: another MCP server (or protected resource) of the domain already has one of "
+            "these identifiers; an identifier can belong to one MCP server only"
+        )
+    elif exc.status == 400 and _CLIENT_TAKEN.search(exc.message or ""):
+        exc.hint = "client_id: an application or another MCP server of the domain already uses it; choose another client_id"
+    elif exc.status == 400 and _SCOPES_INVALID in message:
+        exc.hint = (
+            "tools: AM accepts in an update only scopes that exist in the domain; create the missing scopes "
+            "in the domain (Settings > Scopes) first"
+        )
+    return exc
+
+
+class AmApi(object):
+    """AM Management API calls, one method per REST call, on one GraviteeClient session."""
+
+    def __init__(self, client, organization="DEFAULT", environment="DEFAULT"):
+        self.client = client
+        self.organization = organization
+        self.environment = environment
+
+    # -- URLs ---------------------------------------------------------------------------------------
+    def domains_path(self):
+        return "/management/organizations/%s/environments/%s/domains" % (
+            _segment(self.organization),
+            _segment(self.environment),
+        )
+
+    def domain_path(self, domain_id):
+        return "%s/%s" % (self.domains_path(), _segment(domain_id))
+
+    def mcp_servers_path(self, domain_id):
+        return "%s/protected-resources" % self.domain_path(domain_id)
+
+    def mcp_server_path(self, domain_id, server_id):
+        return "%s/%s" % (self.mcp_servers_path(domain_id), _segment(server_id))
+
+    # -- domains ------------------------------------------------------------------------------------
+    def get_domain_by_hrid(self, hrid):
+        """GET .../domains/_hrid/{hrid}: the full domain (as the caller may see it), or None."""
+        return self.client.get_or_none("%s/_hrid/%s" % (self.domains_path(), _segment(hrid)))
+
+    def get_domain(self, domain_id):
+        """GET .../domains/{id}: the full domain, or None."""
+        return self.client.get_or_none(self.domain_path(domain_id))
+
+    def search_domains(self, text):
+        """GET .../domains?q=: exact match on name or hrid (first page; names are unique enough)."""
+        page = self.client.get(self.domains_path(), params={"q": text, "page": 0, "size": 50})
+        return (page or {}).get("data") or []
+
+    def patch_domain(self, domain_id, body):
+        """PATCH .../domains/{id} with a PatchDomain body (partial at every level; never send a null)."""
+        return self.client.patch(self.domain_path(domain_id), body)
+
+    # -- MCP servers (protected resources) ------------------------------------------------------------
+    def list_mcp_servers(self, domain_id, q=None, stop=None):
+        """GET .../protected-resources?type=MCP_SERVER, every page.
+
+        Returns ``(servers, complete)``.  ``stop(server)`` ends the paging early when it returns True
+        (``complete`` is then False).  ``q`` (AM 4.11+) narrows the list to an exact clientId or name;
+        AM 4.10 ignores it and returns the plain list, so callers must check what they get.
+        """
+        servers, page = [], 0
+        while True:
+            params = {"type": MCP_SERVER, "page": page, "size": PAGE_SIZE}
+            if q is not None:
+                params["q"] = q
+            answer = self.client.get(self.mcp_servers_path(domain_id), params=params) or {}
+            data = answer.get("data") or []
+            servers.extend(data)
+            if stop is not None and any(stop(server) for server in data):
+                return servers, False
+            total = answer.get("totalCount")
+            if not data or not isinstance(total, int) or len(servers) >= total:
+                return servers, True
+            page += 1
+
+    def get_mcp_server(self, domain_id, server_id):
+        """GET .../protected-resources/{id}?type=MCP_SERVER, or None."""
+        return self.client.get_or_none(self.mcp_server_path(domain_id, server_id), params={"type": MCP_SERVER})
+
+    def create_mcp_server(self, domain_id, body):
+        """POST .../protected-resources: 201 with id, name, clientId and the raw clientSecret (only now)."""
+        return self.client.post(self.mcp_servers_path(domain_id), body, expected=(200, 201))
+
+    def patch_mcp_server(self, domain_id, server_id, body):
+        """PATCH .../protected-resources/{id}: the fields present replace the stored ones."""
+        return self.client.patch(self.mcp_server_path(domain_id, server_id), body)
+
+    def delete_mcp_server(self, domain_id, server_id):
+        """DELETE .../protected-resources/{id}?type=MCP_SERVER (204)."""
+        return self.client.delete(self.mcp_server_path(domain_id, server_id), params={"type": MCP_SERVER})
+
+    # -- lookups ------------------------------------------------------------------------------------
+    def find_domain(self, value, option="domain"):
+        """The domain named ``value``, or with that hrid or id; ``(domain, full)``.
+
+        Fewest requests: one GET by hrid when ``value`` is, or names, a hrid (AM derives the hrid
+        from the name, and hrids are unique); one by id when it looks like an id; a search by name
+        only as the last resort (a domain whose hrid does not follow its name, e.g. made by the
+        Automation API).  ``full`` is False when the domain came from the search, whose items only
+        hold basic fields.
+        """
+        value = (value or "").strip()
+        if not value:
+            raise ModuleError("%s must be the name, hrid or id of an AM domain" % option)
+        hrid = hrid_of(value)
+        near = None
+        lookups = ["id", "hrid"] if _UUID_RE.match(value) else ["hrid", "id"]
+        for lookup in lookups:
+            if lookup == "hrid" and hrid:
+                domain = self.get_domain_by_hrid(hrid)
+                if domain and value in (domain.get("hrid"), domain.get("name")):
+                    return domain, True
+                near = near or domain
+            elif lookup == "id" and "/" not in value and not re.search(r"\s", value):
+                domain = self.get_domain(value)
+                if domain:
+                    return domain, True
+        for domain in self.search_domains(value):
+            if value in (domain.get("name"), domain.get("hrid")):
+                return domain, False
+        hint = ""
+        if near:
+            hint = " (did you mean the domain named %r, hrid %r?)" % (near.get("name"), near.get("hrid"))
+        raise ModuleError(
+            "%s: no AM domain named %r, or with that hrid or id, in organization %s, environment %s%s; "
+            "check the name (and organization/environment) or create the domain first"
+            % (option, value, self.organization, self.environment, hint)
+        )
+
+
+# -- MCP server input rules (checked before any request) --------------------------------------------
+def normalise_identifier(value, option="resource_identifiers"):
+    """A resource identifier as AM validates and stores it: an http(s) URL, trimmed, lower-cased."""
+    text = (value or "").strip()
+    if not text:
+        raise ModuleError("%s: an identifier must not be empty" % option)
+    problem = None
+    if _URI_FORBIDDEN_RE.search(text):
+        problem = "it contains a space or a character a URI cannot hold unescaped"
+    else:
+        try:
+            parts = urlsplit(text)
+            host = parts.hostname
+        except ValueError as exc:
+            parts, host, problem = None, None, str(exc)
+        if problem is None:
+            if parts.scheme.lower() not in ("http", "https"):
+                problem = "it is not an http(s) URL"
+            elif not host:
+                problem = "it has no host"
+            elif "#" in text:
+                problem = "AM refuses a #fragment in a resource identifier"
+    if problem:
+        raise ModuleError(
+            "%s: %r is not a valid resource identifier (%s); give the URL MCP clients use for the server, "
+            "e.g. https://apim-gateway.example.com/mcp-proxy" % (option, value, problem)
+        )
+    return text.lower()
+
+
+def basic_auth_safe(value):
+    return bool(_BASIC_SAFE_RE.match(value or ""))
