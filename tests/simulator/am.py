@@ -222,7 +222,9 @@ def seed(sim) -> None:
     sim.state.am = state
     state.org_users[ADMIN_USERNAME] = {"id": new_id(), "username": ADMIN_USERNAME, "password": ADMIN_PASSWORD}
 
-    domain = create_domain(state, ENVIRONMENT, {"name": SEEDED_DOMAIN_NAME, "description": "MCP servers"})
+    domain = create_domain(
+        state, ENVIRONMENT, {"name": SEEDED_DOMAIN_NAME, "description": "MCP servers", "dataPlaneId": "default"}
+    )
     domain["enabled"] = True
     for key in SEEDED_CUSTOM_SCOPES:
         add_scope(state, domain["id"], {"key": key, "name": key, "description": "Call the MCP server's tools"})
@@ -246,7 +248,7 @@ def create_domain(state, environment: str, new_domain: dict[str, Any]) -> dict[s
         "vhostMode": False,
         "referenceType": "environment",
         "referenceId": environment,
-        "dataPlaneId": new_domain.get("dataPlaneId") or "default",
+        "dataPlaneId": new_domain["dataPlaneId"],
         "oidc": default_oidc_settings(),
         "createdAt": created,
         "updatedAt": created,
@@ -509,6 +511,9 @@ class ManagementApi:
             body = read_object(await self.body(request), {"name": STR, "description": STR, "dataPlaneId": STR})
             violations = Violations()
             check_not_blank(violations, "name", body.get("name"))
+            # The 4.10.20 and 4.12.4 specs (generated from the bean annotations) mark dataPlaneId required.
+            if body.get("dataPlaneId") is None:
+                violations.add("dataPlaneId", None, "must not be null")
             violations.raise_if_any()
             domain = create_domain(self.state, request.path_params["env"], body)
             return JSONResponse(self.domain_view(domain), status_code=201)

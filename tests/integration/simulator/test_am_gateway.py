@@ -9,21 +9,11 @@ import json
 import pytest
 import requests
 
-from tests.integration.simulator.am_api import ORG_ENV, AmApi, pkce_pair, query_of
+from tests.integration.simulator.am_api import ORG_ENV, pkce_pair, query_of
 from tests.simulator.mcp_client import HeadlessBrowser, HeadlessLoginError, parse_forms
 
 REDIRECT_URI = "http://127.0.0.1:33418/callback"
 RESOURCE = "https://gw.example.com/weather"
-
-
-@pytest.fixture
-def am(sim) -> AmApi:
-    return AmApi(sim)
-
-
-@pytest.fixture
-def domain(am) -> dict:
-    return am.domain("mcp")
 
 
 @pytest.fixture
@@ -125,7 +115,7 @@ def test_no_rfc8414_metadata_at_the_root(am, path):
 
 
 def test_disabled_or_unknown_domain_is_not_served(am):
-    created = am.call("POST", f"{ORG_ENV}/domains", json={"name": "Sleeping"}).json()
+    created = am.call("POST", f"{ORG_ENV}/domains", json={"name": "Sleeping", "dataPlaneId": "default"}).json()
     assert requests.get(f"{am.gateway}{created['path']}/oidc/.well-known/openid-configuration").status_code == 404
     am.patch_domain(created["id"], {"enabled": True}).raise_for_status()
     assert requests.get(f"{am.gateway}{created['path']}/oidc/.well-known/openid-configuration").status_code == 200
