@@ -6,7 +6,9 @@ every app with the same middleware, which
 
 * answers the ``/_sim/...`` admin endpoints (on every port, same state),
 * applies injected faults (status, latency, dropped connection) to matching requests,
-* records every request it received, for tests to assert on (``GET /_sim/requests``).
+* records every request it received, for tests to assert on (``GET /_sim/requests``),
+* checks management API requests and responses against the real OpenAPI specs (``specs.py``;
+  violations at ``GET /_sim/violations``).
 
 Server modules implement two functions:
 
@@ -30,6 +32,8 @@ from typing import Any
 
 import uvicorn
 from uvicorn.protocols.http import h11_impl
+
+from tests.simulator import specs
 
 PROFILES = ("4.10", "4.12")
 
@@ -88,6 +92,7 @@ class Simulator:
     recorded: list[dict[str, Any]] = field(default_factory=list)
     faults: list[Fault] = field(default_factory=list)
     notices: list[str] = field(default_factory=list)
+    violations: list[dict[str, Any]] = field(default_factory=list)  # spec violations, kept across resets
 
     def url(self, server: str) -> str:
         """Base URL of a server, without a trailing slash (``http://127.0.0.1:8082``)."""
@@ -177,6 +182,7 @@ class SimMiddleware:
 
     def __init__(self, sim: Simulator, server: str, app):
         self.sim, self.server, self.app = sim, server, app
+        self.checker = specs.checker_for(sim, server)
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -209,13 +215,32 @@ class SimMiddleware:
             record["status"] = fault.status
             return await _send_json(send, fault.status, _fault_body(fault))
 
+        headers = specs.header_map(scope) if self.checker else {}
+        if self.checker:
+            violation = self.checker.check_request(method, path, record["query"], headers, body)
+            if violation:
+                self.violation(record, violation, headers)
+                status, payload = self.checker.error_response(violation)
+                record["status"] = status
+                return await _send_json(send, status, payload)
+        response = {"content_type": None, "chunks": []}
+
         async def recording_send(message):
             if message["type"] == "http.response.start":
                 record["status"] = message["status"]
+                response["content_type"] = dict(message.get("headers", [])).get(b"content-type", b"").decode()
+            elif self.checker and message["type"] == "http.response.body" and specs.is_json(response["content_type"]):
+                response["chunks"].append(message.get("body", b""))
             if fault is None:
                 await send(message)
 
         await self.app(scope, _replay(messages, receive), recording_send)
+        if self.checker and isinstance(record["status"], int):
+            violation = self.checker.check_response(
+                method, path, record["query"], headers, body, record["status"], response["content_type"], b"".join(response["chunks"])
+            )
+            if violation:
+                self.violation(record, violation, headers)
         if fault:  # served, then the answer is lost or replaced
             record["fault"] = fault.kind
             record["applied_status"] = record["status"]
@@ -224,6 +249,12 @@ class SimMiddleware:
                 return _drop(scope)
             record["status"] = fault.status
             await _send_json(send, fault.status, _fault_body(fault))
+
+    def violation(self, record: dict[str, Any], violation, headers: dict[str, str]) -> None:
+        violation.expected = specs.expected_by_test(headers)
+        record["spec_violation"] = violation.as_dict()
+        self.sim.violations.append({"server": self.server, "method": record["method"], "path": record["path"], **violation.as_dict()})
+        specs.log_violation(self.server, violation)
 
     async def admin(self, scope, receive, send):
         sim, path, method = self.sim, scope["path"], scope["method"]
@@ -252,6 +283,8 @@ class SimMiddleware:
         if path == "/_sim/faults" and method == "DELETE":
             sim.faults.clear()
             return await _send_json(send, 200, [])
+        if path == "/_sim/violations" and method == "GET":
+            return await _send_json(send, 200, sim.violations)
         if path == "/_sim/info" and method == "GET":
             return await _send_json(
                 send,
