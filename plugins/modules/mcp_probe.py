@@ -20,7 +20,7 @@ description:
   - With O(token), also C(initialize) and C(tools/list) with that bearer token, and the names of the tools.
   - Read-only. With O(expect), the task fails with a message saying what differs.
 author:
-  - mcpgate maintainers
+  - mcpgate maintainers (@mcpgate)
 options:
   url:
     description:

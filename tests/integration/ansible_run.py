@@ -97,6 +97,6 @@ def run_tasks(
             args.append("--diff")
         if verbosity:
             args.append("-" + "v" * verbosity)
-        proc = subprocess.run(args, env=env, capture_output=True, text=True, timeout=600)
+        proc = subprocess.run(args, env=env, capture_output=True, text=True, timeout=600, check=False)
         results = json.loads(results_file.read_text()) if results_file.exists() else []
     return PlaybookRun(proc.returncode, proc.stdout, proc.stderr, [TaskResult(**r) for r in results])

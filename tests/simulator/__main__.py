@@ -19,7 +19,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     )
     parser.add_argument("--profile", choices=PROFILES, default="4.12", help="version behaviours to serve (default 4.12)")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    for name, (_, port, label, _) in SERVERS.items():
+    for name, (dummy_module, port, label, dummy_base) in SERVERS.items():
         parser.add_argument(f"--{name.replace('_', '-')}-port", type=int, default=port, help=f"{label} port (default {port})")
     parser.add_argument(
         "--specs-dir",
@@ -45,7 +45,7 @@ def main(argv=None) -> int:
 
     def ready(sim: Simulator) -> None:
         print(f"Gravitee simulator, profile {sim.profile}", flush=True)
-        for name, (_, _, label, base) in SERVERS.items():
+        for name, (dummy_module, dummy_port, label, base) in SERVERS.items():
             print(f"{label}: {sim.url(name)}{base}", flush=True)
         print(f"APIM personal access token: {sim.state.apim_token}", flush=True)
         for notice in sim.notices:

@@ -258,7 +258,7 @@ class SimMiddleware:
 
     async def admin(self, scope, receive, send):
         sim, path, method = self.sim, scope["path"], scope["method"]
-        body, _ = await _read_body(receive)
+        body, dummy_messages = await _read_body(receive)
         if path == "/_sim/reset" and method == "POST":
             sim.reset()
             return await _send_json(send, 200, {"reset": True})
@@ -335,7 +335,7 @@ async def serve(sim: Simulator, ssl: dict[str, Any] | None = None, on_ready=None
         )
         servers.append(_Server(config))
 
-    def stop(*_):
+    def stop(*dummy_signal):
         for server in servers:
             server.should_exit = True
 

@@ -21,7 +21,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 def free_ports(count: int) -> list[int]:
     sockets, ports = [], []
-    for _ in range(count):
+    for dummy_index in range(count):
         sock = socket.socket()
         sock.bind(("127.0.0.1", 0))
         sockets.append(sock)
