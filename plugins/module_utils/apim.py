@@ -29,11 +29,19 @@ MCP_PROXY_PLUGIN = "mcp-proxy"
 PLAN_STATUSES = ("STAGING", "PUBLISHED", "DEPRECATED", "CLOSED")
 PAGE_SIZE = 100
 
+# Fields of a V4 API whose change makes it out of sync with its last deployment (@DeploymentRequired in
+# rest-api-model v4/api/ApiEntity.java; name, description, labels or visibility do not need a deployment).
+DEPLOYMENT_FIELDS = (
+    "tags", "listeners", "endpointGroups", "analytics", "failover", "properties", "resources",
+    "flowExecution", "flows", "responseTemplates", "services",
+)
+
 # The server accepts [/.a-zA-Z0-9-_] in a path (core/api/model/Path.java VALID_PATH).  Capitals are
 # refused here: AM lower-cases MCP server identifiers and compares `resource=` exactly, so an API
 # whose URL has capitals could never receive a token (DESIGN.md section 4).
 _CONTEXT_PATH_RE = re.compile(r"^/[a-z0-9._/-]*$")
 _URL_RE = re.compile(r"^https?://[^/\s?#]+(/[^\s?#]*)?$")
+_URL_WITH_QUERY_RE = re.compile(r"^https?://[^/\s?#]+(/[^\s?#]*)?(\?[^\s#]*)?$")
 _UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
 
@@ -65,11 +73,15 @@ def normalize_path(path):
     return path.rstrip("/") or "/"
 
 
-def check_url(value, option):
-    """An http(s) URL without trailing slash, or ModuleError."""
-    if not value or not _URL_RE.match(value.strip()):
-        raise ModuleError("%s must be an http(s) URL such as https://host.example.com/path; got %r" % (option, value))
-    return value.strip().rstrip("/")
+def check_url(value, option, query=False):
+    """An http(s) URL (a base URL: no query string unless ``query``), without trailing slash, or ModuleError."""
+    if not value or not (_URL_WITH_QUERY_RE if query else _URL_RE).match(value.strip()):
+        raise ModuleError(
+            "%s must be an http(s) URL such as https://host.example.com/path%s; got %r"
+            % (option, "" if query else " (no query string)", value)
+        )
+    value = value.strip()
+    return value if "?" in value else value.rstrip("/")
 
 
 def context_paths(api):
@@ -203,7 +215,7 @@ class Apim(object):
     def create_api(self, body):
         return self.client.post(self._apis(), body, expected=(201, 200))
 
-    def update_api(self, api_id, patch, etag_from_get=True):
+    def update_api(self, api_id, patch, current=None):
         """Read-merge-write of the whole API: ``patch(api)`` edits a copy of the API as GET returns it.
 
         The PUT is a full replacement (facts §3.4), so everything the patch leaves alone (resources
@@ -211,10 +223,13 @@ class Apim(object):
         read.  That includes secrets: if the server masks them on read it must take the mask back as
         "unchanged", as it does for its own Console, which saves the same way.  ``If-Match`` carries
         the ETag of the GET, so a change made in between fails (412) instead of being overwritten.
+        ``current``: the API as the server just returned it from a write of this run (no GET, no ETag).
         Returns (api, changed); in check mode, the API the PUT would produce.
         """
-        current = self.get_api(api_id)
-        etag = self._full[api_id][1]
+        etag = None
+        if current is None:
+            current = self.get_api(api_id)
+            etag = self._full[api_id][1]
         wanted = patch(copy.deepcopy(current))
         if wanted == current:
             return current, False
@@ -278,6 +293,10 @@ class Apim(object):
         self.client.delete(self._apis(api_id, "plans", plan_id), expected=(204, 200))
 
     # -- plugins ------------------------------------------------------------------------------------
+    def entrypoint_plugin(self, plugin_id):
+        """GET /plugins/entrypoints/{id}: the plugin (with ``deployed``: installed and licensed), or None."""
+        return self.client.get_or_none(self._org("plugins", "entrypoints", plugin_id))
+
     def policy_schema(self, policy_id):
         """GET /plugins/policies/{id}/schema: the configuration schema the server itself validates with."""
         return self.client.get(self._org("plugins", "policies", policy_id, "schema")) or {}
@@ -356,6 +375,15 @@ def patch_mcp_proxy_api(api, name=None, path=None, target=None, description=None
         if configuration.get("target") != target:
             configuration["target"] = target
     return api
+
+
+def deployment_state_after(before, after):
+    """``after``'s deploymentState: as the server answered, else predicted (check mode, or an answer without it)."""
+    if after.get("deploymentState"):
+        return after["deploymentState"]
+    if before is None or any(before.get(key) != after.get(key) for key in DEPLOYMENT_FIELDS):
+        return "NEED_REDEPLOY"
+    return before.get("deploymentState")
 
 
 def mcp_server_url(api):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -17,6 +18,7 @@ import requests
 from tests.simulator.core import SERVERS, WRITE_METHODS
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+READ_ONLY_POSTS = re.compile(r"/apis/(_search|_verify/paths)$|/management/auth/token$")
 
 
 def free_ports(count: int) -> list[int]:
@@ -57,9 +59,16 @@ class RunningSimulator:
         ]
 
     def writes(self, server: str | None = None) -> list[dict[str, Any]]:
-        """Recorded management-API writes (``apim`` and ``am`` unless ``server`` is given)."""
+        """Recorded management-API writes (``apim`` and ``am`` unless ``server`` is given).
+
+        POSTs that only read (an API search, a context-path check, AM's token exchange) are not writes.
+        """
         servers = (server,) if server else ("apim", "am")
-        return [r for r in self.requests(writes_only=True) if r["server"] in servers]
+        return [
+            r
+            for r in self.requests(writes_only=True)
+            if r["server"] in servers and not READ_ONLY_POSTS.search(r["path"])
+        ]
 
     def clear_requests(self) -> None:
         requests.delete(f"{self.admin}/requests", timeout=10).raise_for_status()

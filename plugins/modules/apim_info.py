@@ -1,0 +1,129 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: mcpgate contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: apim_info
+short_description: Read what Gravitee APIM offers for MCP proxy APIs, and an API with its plans
+version_added: 0.1.0
+description:
+  - Reads, without changing anything, what a playbook needs to know before it secures an MCP server with
+    Gravitee API Management (the preflight of the M(mcpgate.gravitee.secure_mcp) role).
+  - The C(mcp-proxy) entrypoint plugin, which exists from APIM 4.10.0 on, and whether the licence allows it
+    (RV(mcp_proxy_entrypoint.deployed)).
+  - Whether the server's OAuth2 policy has the C(addWwwAuthenticateHeader) setting (APIM 4.10.0 to 4.10.11),
+    read from the policy schema the server itself serves.
+  - With O(api), that API and all its plans, whatever their status.
+  - The credentials are checked on the way; a wrong password or token fails the task.
+author:
+  - mcpgate maintainers (@mcpgate)
+extends_documentation_fragment:
+  - mcpgate.gravitee.apim
+options:
+  api:
+    description:
+      - An API to read, by context path (a value starting with C(/)), by id, or by name.
+      - When no such API exists, RV(api) is V(null) and RV(plans) is empty.
+    type: str
+attributes:
+  check_mode:
+    description: The module only reads; it runs the same in check mode.
+    support: full
+  diff_mode:
+    description: The module changes nothing, so there is no diff.
+    support: none
+"""
+
+EXAMPLES = r"""
+- name: APIM can run MCP proxy APIs
+  mcpgate.gravitee.apim_info:
+    url: https://apim.example.com
+    token: "{{ apim_token }}"
+    api: /weather-mcp
+  register: apim
+
+- name: Fail early when the MCP proxy is missing or not licensed
+  ansible.builtin.assert:
+    that:
+      - apim.mcp_proxy_entrypoint is not none
+      - apim.mcp_proxy_entrypoint.deployed
+"""
+
+RETURN = r"""
+mcp_proxy_entrypoint:
+  description:
+    - The C(mcp-proxy) entrypoint plugin, or V(null) when the server has none (APIM older than 4.10, or the plugin
+      is not installed).
+  returned: always
+  type: dict
+  contains:
+    id:
+      description: Plugin id.
+      type: str
+      sample: mcp-proxy
+    name:
+      description: Plugin name.
+      type: str
+    version:
+      description: Plugin version.
+      type: str
+    deployed:
+      description: Whether the plugin is deployed on the installation and the licence allows its use.
+      type: bool
+oauth2_policy:
+  description: What the server's OAuth2 policy accepts.
+  returned: always
+  type: dict
+  contains:
+    add_www_authenticate_header:
+      description:
+        - Whether the plan setting C(addWwwAuthenticateHeader) exists (APIM 4.10.0 to 4.10.11). Where it does not,
+          the gateway always sends the C(WWW-Authenticate) challenge.
+      type: bool
+api:
+  description: The API named by O(api) as the server has it (secrets masked), or V(null).
+  returned: always
+  type: dict
+plans:
+  description: All the plans of that API, whatever their status (secrets masked).
+  returned: always
+  type: list
+  elements: dict
+"""
+
+from ansible_collections.mcpgate.gravitee.plugins.module_utils.apim import Apim
+from ansible_collections.mcpgate.gravitee.plugins.module_utils.module import GraviteeModule
+
+
+def run(module):
+    apim = Apim(module)
+    entrypoint = apim.entrypoint_plugin("mcp-proxy")
+    schema = apim.policy_schema("oauth2")
+    result = {
+        "mcp_proxy_entrypoint": (
+            dict((key, entrypoint.get(key)) for key in ("id", "name", "version", "deployed")) if entrypoint else None
+        ),
+        "oauth2_policy": {"add_www_authenticate_header": "addWwwAuthenticateHeader" in (schema.get("properties") or {})},
+        "api": None,
+        "plans": [],
+    }
+    if module.params["api"]:
+        api = apim.find_api(module.params["api"])
+        if api is not None:
+            result["api"] = module.present(apim.get_api(api["id"]))
+            result["plans"] = [module.present(plan) for plan in apim.list_plans(api["id"])]
+    module.exit(**result)
+
+
+def main():
+    module = GraviteeModule("apim", dict(api=dict(type="str")))
+    module.run(run)
+
+
+if __name__ == "__main__":
+    main()
