@@ -186,6 +186,7 @@ from ansible_collections.mcpgate.gravitee.plugins.module_utils.apim import (
     check_url,
     context_path,
     context_paths,
+    deployment_state_after,
     describe_api,
     mcp_proxy_api,
     patch_mcp_proxy_api,
@@ -215,7 +216,7 @@ def argument_spec():
 def run(module):
     params, state = module.params, module.params["state"]
     path = check_context_path(params["context_path"]) if params["context_path"] else None
-    target = check_url(params["mcp_server_url"], "mcp_server_url") if params["mcp_server_url"] else None
+    target = check_url(params["mcp_server_url"], "mcp_server_url", query=True) if params["mcp_server_url"] else None
     gateway_url = check_url(params["gateway_url"], "gateway_url") if params["gateway_url"] else None
     fields = dict(
         name=params["name"], path=path, target=target, description=params["description"],
@@ -262,7 +263,9 @@ def run(module):
         created = apim.create_api(dict((k, v) for k, v in body.items() if k != "labels"))
         if "labels" in body:
             # CreateApiV4 has no labels: set them on the new API right away.
-            created, _changed = apim.update_api(created["id"], lambda api: patch_mcp_proxy_api(api, labels=body["labels"]))
+            created, _changed = apim.update_api(
+                created["id"], lambda api: patch_mcp_proxy_api(api, labels=body["labels"]), current=created
+            )
         return created
 
     def update(api, changes):
@@ -270,9 +273,13 @@ def run(module):
         return updated
 
     api = module.ensure(current, desired, "present", create=create, update=update)
-    updated = module.changed
+    if module.changed:
+        if module.check_mode:
+            # The prediction is the API read, changed: its gateway state and sync state are predicted too.
+            api = dict(api, deploymentState=None, state=api.get("state") or "STOPPED")
+        api = dict(api, deploymentState=deployment_state_after(current, api))
     if state == "started":
-        api = start(module, apim, api, deploy=updated or api.get("deploymentState") == "NEED_REDEPLOY")
+        api = start(module, apim, api)
     elif state == "stopped" and api.get("state") == "STARTED":
         module.changed = True
         if not module.check_mode:
@@ -288,9 +295,9 @@ def run(module):
     module.exit(**result)
 
 
-def start(module, apim, api, deploy):
+def start(module, apim, api):
     """Deploy pending changes and start the API: what the Console's "Deploy API" and "Start" do (facts §6)."""
-    run = api.get("state") != "STARTED"
+    deploy, run = api.get("deploymentState") == "NEED_REDEPLOY", api.get("state") != "STARTED"
     if not (deploy or run):
         return api
     if not api.get("id") or not apim.has_deployable_plan(api["id"]):

@@ -237,11 +237,12 @@ def run(module):
 
     if state == "absent":
         module.ensure(current, None, "absent", None, None, delete=lambda plan: remove(apim, api, plan))
-        return finish(module, api, None)
+        return finish(module, api, current, None)
     if state == "closed":
+        after = current
         if current is not None and current.get("status") != "CLOSED":
-            current = move(module, apim, api, current, "closed")
-        return finish(module, api, current)
+            after = move(module, apim, api, current, "closed")
+        return finish(module, api, current, after)
 
     check_plan_move(current, state)
     if current is None and security is None:
@@ -272,7 +273,7 @@ def run(module):
     )
     if state in ACTIONS and plan.get("status") != ACTIONS_STATUS[state]:
         plan = move(module, apim, api, plan, state)
-    return finish(module, api, plan)
+    return finish(module, api, current, plan)
 
 
 def oauth2_configuration(module, apim, api, current):
@@ -334,9 +335,14 @@ def remove(apim, api, plan):
     apim.delete_plan(api["id"], plan["id"])
 
 
-def finish(module, api, plan):
-    # Every plan change makes the API NEED_REDEPLOY (plan needRedeployAt, facts section 4.2).
-    needs_redeploy = module.changed or api.get("deploymentState") == "NEED_REDEPLOY"
+def finish(module, api, before, plan):
+    # Every plan change sets the plan's needRedeployAt (facts section 4.2); the API is out of sync when a plan
+    # that is not in STAGING changed after its last deployment (ApiStateServiceImpl.isSynchronized), so
+    # creating, changing or deleting a plan that stays in STAGING leaves the API as it was.
+    touched = [p.get("status") for p in (before, plan) if p is not None]
+    needs_redeploy = api.get("deploymentState") == "NEED_REDEPLOY" or (
+        module.changed and any(status != "STAGING" for status in touched)
+    )
     result = dict(needs_redeploy=needs_redeploy)
     if plan is not None:
         result.update(plan=module.present(plan), id=plan.get("id"), status=plan.get("status"))
