@@ -23,7 +23,7 @@ description:
   - Plans are managed with M(mcpgate.gravitee.apim_plan) and the AM authorization server resource with
     M(mcpgate.gravitee.apim_resource).
 author:
-  - mcpgate maintainers
+  - mcpgate maintainers (@mcpgate)
 extends_documentation_fragment:
   - mcpgate.gravitee.apim
   - mcpgate.gravitee.attributes

@@ -22,7 +22,7 @@ description:
   - The module does not deploy the API. Any change leaves the API out of sync until it is deployed
     (RV(needs_redeploy)); deploy it with M(mcpgate.gravitee.apim_api) and O(mcpgate.gravitee.apim_api#module:state=started).
 author:
-  - mcpgate maintainers
+  - mcpgate maintainers (@mcpgate)
 extends_documentation_fragment:
   - mcpgate.gravitee.apim
   - mcpgate.gravitee.attributes

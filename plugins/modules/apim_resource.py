@@ -22,7 +22,7 @@ description:
   - Only the configuration keys that are set are compared, so the defaults the server fills in are no difference.
   - The module does not deploy the API; a change leaves it out of sync until it is deployed (RV(needs_redeploy)).
 author:
-  - mcpgate maintainers
+  - mcpgate maintainers (@mcpgate)
 extends_documentation_fragment:
   - mcpgate.gravitee.apim
   - mcpgate.gravitee.attributes
