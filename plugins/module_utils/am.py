@@ -215,6 +215,7 @@ def normalise_identifier(value, option="resource_identifiers"):
         try:
             parts = urlsplit(text)
             host = parts.hostname
+            parts.port  # pylint: disable=pointless-statement  # raises ValueError on a port that is not a number
         except ValueError as exc:
             parts, host, problem = None, None, str(exc)
         if problem is None:

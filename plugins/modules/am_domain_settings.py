@@ -20,7 +20,7 @@ description:
     sends no write.
   - A setting that AM does not return is at its AM default (V(false), or no scopes).
 author:
-  - mcpgate maintainers
+  - mcpgate maintainers (@mcpgate)
 extends_documentation_fragment:
   - mcpgate.gravitee.am
   - mcpgate.gravitee.attributes

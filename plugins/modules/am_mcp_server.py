@@ -26,7 +26,7 @@ description:
     or later create a new one with C(POST .../protected-resources/{id}/secrets) (or renew one with
     C(.../secrets/{secretId}/_renew)), and AM generates it; on AM 4.10, delete the server (O(state=absent)) and create it again.
 author:
-  - mcpgate maintainers
+  - mcpgate maintainers (@mcpgate)
 extends_documentation_fragment:
   - mcpgate.gravitee.am
   - mcpgate.gravitee.attributes
@@ -451,7 +451,7 @@ class McpServers(object):
 
     def all(self):
         if self._all is None:
-            self._all, _ = self.api.list_mcp_servers(self.domain["id"])
+            self._all = self.api.list_mcp_servers(self.domain["id"])[0]
         return self._all
 
     def check_free(self, current):
@@ -505,7 +505,7 @@ def run_module(module):
         module.warn(warning)
 
     api = AmApi(module.client, params["organization"], params["environment"])
-    domain, _ = api.find_domain(params["domain"])
+    domain = api.find_domain(params["domain"])[0]
     domain_id = domain["id"]
     servers = McpServers(api, domain, wanted, params["id"])
     found = servers.find()

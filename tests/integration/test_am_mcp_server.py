@@ -166,7 +166,7 @@ def test_generated_secret_is_returned_once_and_never_printed(sim, tmp_path):
     assert run.rc == 0, run.stdout
     secret, client_id = secret_file.read_text(), client_file.read_text()
     assert len(secret) >= 16 and client_id
-    created, _, _, found, with_given, other_secret, failed = run.results
+    created, _keep_secret, _keep_id, found, with_given, other_secret, failed = run.results
     assert created.changed and created.result.get("censored")  # no_log hides the whole result
     assert not found.changed and "client_secret" not in found.result  # never again after creation
     assert found.result["client_id"] == client_id
@@ -248,12 +248,12 @@ def test_bad_input_fails_with_a_clear_message_and_no_write(sim):
         ("wrong credentials", dict(other, resource_identifiers=URL_2, password="wrong-password-123"), ["401", "credentials"]),
     ]
     tasks = []
-    for name, args, _ in cases:
+    for name, args, _expected in cases:
         args = {"domain": "mcp", **args}
         tasks.append(task("am_mcp_server", name, args, ignore_errors=True))
     run = run_tasks(sim, tasks)
     assert run.rc == 0, run.stdout
-    for (name, _, expected), result in zip(cases, run.results):
+    for (name, _args, expected), result in zip(cases, run.results):
         assert result.failed, name
         for text in expected:
             assert text in result.msg, (name, result.msg)
@@ -288,7 +288,11 @@ def test_server_side_refusals_name_the_option(sim):
         sim,
         [
             mcp("client id of an application", {"name": "X", "resource_identifiers": URL_2, "client_id": application_client_id}, ignore_errors=True),
-            mcp("a scope the domain lacks", {"name": "Weather", "resource_identifiers": URL, "client_id": "weather-mcp", "tools": [{"key": "t", "scopes": ["no:such"]}]}, ignore_errors=True),
+            mcp(
+                "a scope the domain lacks",
+                {"name": "Weather", "resource_identifiers": URL, "client_id": "weather-mcp", "tools": [{"key": "t", "scopes": ["no:such"]}]},
+                ignore_errors=True,
+            ),
         ],
     )
     taken, scope = run.results
