@@ -219,10 +219,12 @@ class SimMiddleware:
         if self.checker:
             violation = self.checker.check_request(method, path, record["query"], headers, body)
             if violation:
+                violation.served = violation.served or specs.expectation(headers) == "serve"
                 self.violation(record, violation, headers)
-                status, payload = self.checker.error_response(violation)
-                record["status"] = status
-                return await _send_json(send, status, payload)
+                if not violation.served:
+                    status, payload = self.checker.error_response(violation)
+                    record["status"] = status
+                    return await _send_json(send, status, payload)
         response = {"content_type": None, "chunks": []}
 
         async def recording_send(message):
@@ -251,7 +253,7 @@ class SimMiddleware:
             await _send_json(send, fault.status, _fault_body(fault))
 
     def violation(self, record: dict[str, Any], violation, headers: dict[str, str]) -> None:
-        violation.expected = specs.expected_by_test(headers)
+        violation.expected = specs.expectation(headers) is not None
         record["spec_violation"] = violation.as_dict()
         self.sim.violations.append({"server": self.server, "method": record["method"], "path": record["path"], **violation.as_dict()})
         specs.log_violation(self.server, violation)

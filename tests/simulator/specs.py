@@ -1,13 +1,16 @@
 """Checks every request to, and every response from, the simulated management APIs against the real
 OpenAPI specs in the shared specs folder (never copied here: read at runtime from ``sim.specs_dir``).
 
-* A request that violates its spec is answered 400, in the server's own error format, with a message
-  naming the violation, and is not served; the recorded request gets a ``spec_violation`` field.
-* A response that violates its spec is recorded (``spec_violation`` on the recorded request, with
-  ``phase: response``) and logged, and sent as is.
+* A request that violates its operation's spec is answered 400, in the server's own error format, with
+  a message naming the violation, and is not served; the recorded request gets a ``spec_violation``.
+* A request for an operation the spec does not have is recorded as a violation but served: the
+  server answers it as the real one would (404, 405...).
+* A response that violates its spec is recorded (``spec_violation`` with ``phase: response``) and
+  logged, and sent as is.
 * ``GET /_sim/violations`` lists every violation since the simulator started (resets do not clear it).
-* A request sent with the header ``X-Sim-Expect-Violation: true`` is one a test sends on purpose; its
-  violation is still answered and recorded, marked ``expected``.
+* A test that breaks the spec on purpose says so with the header ``X-Sim-Expect-Violation``: ``true``
+  (the checker answers the 400 itself) or ``serve`` (the request still reaches the server, to assert
+  how the real server answers it).  Either way the violation is recorded, marked ``expected``.
 
 Specs are loaded lazily, once per process.  The known differences between a spec and the running
 server are exempted in :data:`EXEMPTIONS`, each with the fact it rests on.
@@ -78,12 +81,18 @@ class Exemption:
     * ``undocumented``: requests matching ``method``/``path`` are served by the real server but the
       spec has no such operation, or documents it wrongly: the ``phase`` (request, response or both)
       is not checked;
-    * ``enum-case``: in responses, an enum value that matches the spec's enum ignoring case;
-    * ``property``: errors about a property whose name matches ``pattern``;
     * ``bare-status``: a response with this ``status`` and no body (the spec documents a JSON error);
+    * ``undocumented-status``: an error response (4xx/5xx) whose status the operation does not list;
     * ``absent-parameter``: an error on a query parameter the request did not send, i.e. on the spec's
       own default value for it;
-    * ``epoch-dates``: in responses, an integer where the spec has a ``date-time`` string.
+    * ``epoch-dates``: in responses, an integer where the spec has a ``date-time`` string;
+    * ``enum-case``: an enum value matching the spec's enum ignoring case (``phase``);
+    * ``discriminator-case``: a discriminator value matching a mapping key ignoring case;
+    * ``null-values``: an explicit JSON null where the spec's schema is not nullable;
+    * ``property``: errors about a property whose name matches ``pattern``.
+
+    ``method`` (a regex), ``path`` (a regex searched in the request path), ``phase`` and ``profile``
+    narrow where it applies.
     """
 
     server: str
@@ -91,12 +100,22 @@ class Exemption:
     reason: str  # the fact, with its source
     method: str = "*"
     path: str = ".*"
+    phase: str = "both"
+    profile: str = "*"
     pattern: str = ""
     status: int = 0
-    phase: str = "both"
+
+    def applies(self, profile: str, method: str, path: str, phase: str) -> bool:
+        return (
+            self.profile in ("*", profile)
+            and (self.method == "*" or re.fullmatch(self.method, method) is not None)
+            and self.phase in ("both", phase)
+            and re.search(self.path, path) is not None
+        )
 
 
 EXEMPTIONS: list[Exemption] = [
+    # --- APIM ---
     Exemption(
         "apim", "undocumented",
         "The spec declares POST /apis/{apiId}/deployments/_verify but ApiResource.java serves it as @GET "
@@ -126,6 +145,7 @@ EXEMPTIONS: list[Exemption] = [
         "listApiPlans declares the default of `statuses` as ['published'], outside its own upper-case enum; "
         "the server's default is PUBLISHED (ApiPlansResource.getApiPlans @DefaultValue, apim-management-api.md §4.1).",
     ),
+    # --- AM (requested by the AM simulator, see FIDELITY.md "Spec exemptions needed") ---
     Exemption(
         "am", "undocumented",
         "POST /management/auth/token is served by a Spring MVC dispatcher outside the OpenAPI "
@@ -139,13 +159,37 @@ EXEMPTIONS: list[Exemption] = [
         method="GET", path=r"/users/[^/]+/tokens$", phase="response",
     ),
     Exemption(
+        "am", "undocumented-status",
+        "Every AM error is an ErrorEntity from the exception mappers (400, 401, 403, 404, 409, 500; "
+        "am-management-api.md §1.4) while most operations list only their success status and 500.",
+    ),
+    Exemption(
         "am", "epoch-dates",
         "The AM Management API writes Date values as epoch milliseconds (Jackson default, "
-        "am-management-api.md §1.4); the spec declares date-time strings.",
+        "am-management-api.md §1.4); the 4.10.20 spec declares date-time strings.",
     ),
     Exemption(
         "am", "enum-case",
-        "The AM OpenAPI enums are upper case; the runtime writes them lower case (am-management-api.md §1.4 and §7).",
+        "The AM OpenAPI enums are upper case; the runtime writes them lower case and upper-cases enums "
+        "read from requests, so any case is accepted (am-management-api.md §1.4 and §7).",
+    ),
+    Exemption(
+        "am", "discriminator-case",
+        "From AM 4.11 a PUT/PATCH of an MCP server accepts the feature type `mcp_tool` as written by the "
+        "GET (FIDELITY.md, AM Management API, PUT row); the spec's mapping lists only MCP_TOOL.",
+        method="(PUT|PATCH)", path=r"/protected-resources/[^/]+$", phase="request", profile="4.12",
+    ),
+    Exemption(
+        "am", "null-values",
+        "An explicit null in a domain PATCH/PUT is valid at runtime, with defined effects (reset, false; "
+        "am-management-api.md §3.1); the Patch* schemas are not nullable.",
+        method="(PUT|PATCH)", path=r"/domains/[^/]+$", phase="request",
+    ),
+    Exemption(
+        "am", "undocumented",
+        "The secrets sub-resource of MCP servers exists from AM 4.11 (am-management-api.md §2.2): 4.10 answers "
+        "Jersey's 404, as the simulator does, and a client probing for the feature is not at fault.",
+        path=r"/protected-resources/[^/]+/secrets(/|$)", profile="4.10",
     ),
     Exemption(
         "am", "property",
@@ -224,15 +268,17 @@ class Violation:
     phase: str  # request | response
     message: str
     spec: str
+    served: bool = False  # the request went on to the server anyway
     expected: bool = False
 
     def as_dict(self) -> dict[str, Any]:
-        return {"phase": self.phase, "message": self.message, "spec": self.spec, "expected": self.expected}
+        return {"phase": self.phase, "message": self.message, "spec": self.spec, "served": self.served, "expected": self.expected}
 
 
 @dataclass
 class SpecChecker:
     server: str
+    profile: str
     specs_dir: Path
     files: list[SpecFile]
     exemptions: list[Exemption] = field(default_factory=list)
@@ -240,12 +286,8 @@ class SpecChecker:
     def spec_for(self, path: str) -> SpecFile | None:
         return next((f for f in self.files if re.search(f.prefix, path)), None)
 
-    def exempted(self, kind: str, method: str, path: str, phase: str = "both") -> Exemption | None:
-        for exemption in self.exemptions:
-            if exemption.kind == kind and exemption.method in ("*", method) and re.search(exemption.path, path):
-                if exemption.phase in ("both", phase):
-                    return exemption
-        return None
+    def exemption(self, kind: str, method: str, path: str, phase: str) -> Exemption | None:
+        return next((e for e in self.exemptions if e.kind == kind and e.applies(self.profile, method, path, phase)), None)
 
     def _request(self, method: str, path: str, query: str, headers: dict[str, str], body: bytes):
         from openapi_core.testing import MockRequest
@@ -253,7 +295,7 @@ class SpecChecker:
         (name, value), (cookie, cookie_value) = SPEC_CREDENTIALS[self.server]
         headers = {k: v for k, v in headers.items() if k.lower() not in (name.lower(), "cookie")}
         headers[name] = value
-        content_type = headers.get("content-type") or headers.get("Content-Type") or "application/json"
+        content_type = next((v for k, v in headers.items() if k.lower() == "content-type"), "application/json")
         return MockRequest(
             "http://simulator",
             method.lower(),
@@ -266,38 +308,48 @@ class SpecChecker:
         )
 
     def check_request(self, method: str, path: str, query: str, headers: dict[str, str], body: bytes) -> Violation | None:
+        from openapi_core.templating.paths.exceptions import PathError
+
         spec = self.spec_for(path)
-        if spec is None or self.exempted("undocumented", method, path, "request"):
+        if spec is None or self.exemption("undocumented", method, path, "request"):
             return None
         if not any(k.lower() in ("authorization", "cookie") for k in headers):
             return None  # no credentials at all: the server answers 401 before reading anything
         api = load_openapi(str(self.specs_dir / spec.path))
         result = api.unmarshal_request(self._request(method, path, query, headers, body))
         sent = {name for name, _ in parse_qsl(query, keep_blank_values=True)}
-        messages = self.describe(result.errors, "request", sent)
+        messages = self.describe(result.errors, "request", method, path, sent)
         if not messages:
             return None
-        return Violation("request", f"{method} {path}: " + "; ".join(messages), spec.path)
+        unknown_operation = any(isinstance(e, PathError) for e in result.errors)
+        return Violation("request", f"{method} {path}: " + "; ".join(messages), spec.path, served=unknown_operation)
 
     def check_response(
         self, method: str, path: str, query: str, headers: dict[str, str], body: bytes, status: int, content_type: str, payload: bytes
     ) -> Violation | None:
-        spec = self.spec_for(path)
-        if spec is None or self.exempted("undocumented", method, path, "response"):
-            return None
-        if not payload and any(e.kind == "bare-status" and e.status == status for e in self.exemptions):
-            return None
+        from openapi_core.templating.paths.exceptions import PathError
+        from openapi_core.templating.responses.exceptions import ResponseNotFound
         from openapi_core.testing import MockResponse
 
+        spec = self.spec_for(path)
+        if spec is None or self.exemption("undocumented", method, path, "response"):
+            return None
+        if not payload and any(
+            e.kind == "bare-status" and e.status == status and e.applies(self.profile, method, path, "response") for e in self.exemptions
+        ):
+            return None
         api = load_openapi(str(self.specs_dir / spec.path))
         response = MockResponse(payload, status_code=status, content_type=(content_type or "").split(";")[0].strip() or None)
         result = api.unmarshal_response(self._request(method, path, query, headers, body), response)
-        messages = self.describe(result.errors, "response")
+        errors = [e for e in result.errors if not isinstance(e, PathError)]  # already reported on the request
+        if status >= 400 and self.exemption("undocumented-status", method, path, "response"):
+            errors = [e for e in errors if not isinstance(e, ResponseNotFound) and not isinstance(e.__cause__, ResponseNotFound)]
+        messages = self.describe(errors, "response", method, path)
         if not messages:
             return None
         return Violation("response", f"{method} {path} -> {status}: " + "; ".join(messages), spec.path)
 
-    def describe(self, errors: list[Exception], phase: str, sent_query: set[str] | None = None) -> list[str]:
+    def describe(self, errors: list[Exception], phase: str, method: str, path: str, sent_query: set[str] | None = None) -> list[str]:
         """Readable messages for openapi-core errors, without the exempted ones."""
         messages = []
         for error in errors:
@@ -306,35 +358,40 @@ class SpecChecker:
                 getattr(error, "location", None) == "query"
                 and sent_query is not None
                 and getattr(error, "name", None) not in sent_query
-                and any(e.kind == "absent-parameter" for e in self.exemptions)
+                and self.exemption("absent-parameter", method, path, phase)
             ):
                 continue
             schema_errors = getattr(cause, "schema_errors", None)
             if schema_errors:
-                kept = [e for e in schema_errors if not self.schema_error_exempted(e, phase)]
+                kept = [e for e in schema_errors if not self.schema_error_exempted(e, phase, method, path)]
                 messages += [schema_error_message(e) for e in kept]
                 continue
             name = getattr(error, "name", None) or getattr(cause, "name", None)
-            text = f"{type(error).__name__}"
-            if name:
-                text += f" ({name})"
-            if cause is not None and str(cause):
-                text += f": {cause}"
-            elif str(error):
-                text += f": {error}"
-            messages.append(text)
+            text = type(error).__name__ + (f" ({name})" if name else "")
+            detail = str(cause) if cause is not None and str(cause) else str(error)
+            messages.append(f"{text}: {detail}" if detail else text)
         return messages
 
-    def schema_error_exempted(self, error, phase: str) -> bool:
+    def schema_error_exempted(self, error, phase: str, method: str, path: str) -> bool:
+        def exempt(kind: str) -> bool:
+            return self.exemption(kind, method, path, phase) is not None
+
+        schema = error.schema if isinstance(error.schema, dict) else {}
+        if error.validator == "type" and isinstance(error.instance, int) and schema.get("format") == "date-time":
+            if phase == "response" and exempt("epoch-dates"):
+                return True
+        if error.validator == "enum" and isinstance(error.instance, str) and exempt("enum-case"):
+            if error.instance.upper() in [str(v).upper() for v in error.validator_value]:
+                return True
+        if error.instance is None and exempt("null-values"):
+            return True
+        discriminator = schema.get("discriminator")
+        if isinstance(discriminator, dict) and isinstance(error.instance, dict) and exempt("discriminator-case"):
+            value = error.instance.get(discriminator.get("propertyName"))
+            if isinstance(value, str) and value.upper() in {str(k).upper() for k in discriminator.get("mapping", {})}:
+                return True
         for exemption in self.exemptions:
-            if exemption.kind == "epoch-dates" and phase == "response":
-                if error.validator == "type" and isinstance(error.instance, int) and error.schema.get("format") == "date-time":
-                    return True
-            if exemption.kind == "enum-case" and phase == "response":
-                if error.validator == "enum" and isinstance(error.instance, str):
-                    if error.instance.upper() in [str(v).upper() for v in error.validator_value]:
-                        return True
-            if exemption.kind == "property" and exemption.pattern:
+            if exemption.kind == "property" and exemption.pattern and exemption.applies(self.profile, method, path, phase):
                 names = [p for p in error.absolute_path if isinstance(p, str)]
                 extra = re.findall(r"'([^']+)'", error.message) if error.validator in ("additionalProperties", "required") else []
                 if any(re.fullmatch(exemption.pattern, n) for n in names[-1:] + extra):
@@ -351,7 +408,7 @@ class SpecChecker:
 
 def schema_error_message(error) -> str:
     location = "/".join(str(p) for p in error.absolute_path)
-    return f"{location or '<body>'}: {error.message}" if location else error.message
+    return f"{location}: {error.message}" if location else error.message
 
 
 def checker_for(sim, server: str) -> SpecChecker | None:
@@ -363,22 +420,18 @@ def checker_for(sim, server: str) -> SpecChecker | None:
         if NOTICE not in sim.notices:
             sim.notices.append(NOTICE)
         return None
-    return SpecChecker(server, Path(sim.specs_dir), files, [e for e in EXEMPTIONS if e.server == server])
-
-
-def preload(checkers: list[SpecChecker]) -> None:
-    """Load every spec a checker may need (slow, so done once, off the request path when possible)."""
-    for checker in checkers:
-        for spec in checker.files:
-            load_openapi(str(checker.specs_dir / spec.path))
+    exemptions = [e for e in EXEMPTIONS if e.server == server]
+    return SpecChecker(server, sim.profile, Path(sim.specs_dir), files, exemptions)
 
 
 def header_map(scope) -> dict[str, str]:
     return {k.decode("latin-1"): v.decode("latin-1") for k, v in scope.get("headers", [])}
 
 
-def expected_by_test(headers: dict[str, str]) -> bool:
-    return any(k.lower() == EXPECT_HEADER and v.strip().lower() == "true" for k, v in headers.items())
+def expectation(headers: dict[str, str]) -> str | None:
+    """``true`` or ``serve`` when a test breaks the spec on purpose (X-Sim-Expect-Violation)."""
+    value = next((v.strip().lower() for k, v in headers.items() if k.lower() == EXPECT_HEADER), None)
+    return value if value in ("true", "serve") else None
 
 
 def is_json(content_type: str | None) -> bool:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from types import SimpleNamespace
+
 import pytest
 import requests
 
@@ -16,6 +19,8 @@ from tests.integration.simulator.apim_api import (
     oauth2_plan,
     update_body,
 )
+from tests.simulator import specs
+from tests.simulator.core import DEFAULT_SPECS_DIR
 from tests.simulator.harness import start_simulator
 
 
@@ -209,6 +214,14 @@ def test_plans_are_created_in_staging_with_schema_defaults(sim, apim):
     }
 
 
+def test_schema_default_of_add_www_authenticate_header_is_injected_on_4_10(sim, apim):
+    api = apim.create_api()
+    body = oauth2_plan(sim.profile)
+    body["security"]["configuration"] = {"oauthResource": "am-resource"}
+    configuration = apim.create_plan(api["id"], body)["security"]["configuration"]
+    assert configuration.get("addWwwAuthenticateHeader") is (True if sim.profile == "4.10" else None)
+
+
 def test_oauth2_configuration_is_checked_against_the_profiles_policy_schema(sim, apim):
     api = apim.create_api()
     body = oauth2_plan("4.12", addWwwAuthenticateHeader=True)  # a 5.1.x field
@@ -371,6 +384,55 @@ def test_am_resource_and_mcp_connector_schemas(sim):
     assert shared.status_code == 200
     missing = requests.get(base + "/policies/nope/schema", auth=("admin", "admin"), timeout=10)
     assert error_of(missing)[:2] == (404, "plugin.notFound")
+
+
+# --- spec checking --------------------------------------------------------------------------------
+
+
+def test_a_test_can_have_a_spec_breaking_request_served(sim, apim):
+    body = mcp_proxy_api()
+    body["type"] = "GRAPHQL"
+    response = apim.call("POST", "/apis", json=body, headers={"X-Sim-Expect-Violation": "serve"})
+    status, _, message = error_of(response)
+    assert status == 400 and message.startswith("Only V4 [")  # the server's own answer
+    violation = sim.requests("apim")[-1]["spec_violation"]
+    assert violation["served"] is True and violation["expected"] is True
+
+
+def test_unknown_operation_is_served_and_recorded(sim, apim):
+    response = apim.call("GET", "/apis/some-id/not-an-endpoint", headers=EXPECT_VIOLATION)
+    assert response.status_code == 404  # answered by the server, as the real one would
+    violations = requests.get(sim.admin + "/violations", timeout=10).json()
+    assert violations[-1]["path"].endswith("/not-an-endpoint") and "PathNotFound" in violations[-1]["message"]
+
+
+def checker(server: str, profile: str) -> specs.SpecChecker:
+    found = specs.checker_for(SimpleNamespace(profile=profile, specs_dir=DEFAULT_SPECS_DIR, notices=[]), server)
+    if found is None:
+        pytest.skip("specs folder absent")
+    return found
+
+
+@pytest.mark.parametrize("profile", ["4.10", "4.12"])
+def test_response_checker_flags_a_response_outside_the_spec(profile):
+    apim_checker = checker("apim", profile)
+    path = ENV_PATH + "/apis/abc"
+    good = {"id": "abc", "definitionVersion": "V4", "type": "MCP_PROXY", "state": "STOPPED", "deploymentState": "DEPLOYED"}
+    bad = {**good, "deploymentState": "SOMETIMES"}
+    args = ("GET", path, "", {"Authorization": "Basic x"}, b"", 200, "application/json")
+    assert apim_checker.check_response(*args, json.dumps(good).encode()) is None
+    violation = apim_checker.check_response(*args, json.dumps(bad).encode())
+    assert violation.phase == "response" and "SOMETIMES" in violation.message
+
+
+def test_am_exemptions_cover_the_documented_mismatches():
+    am_checker = checker("am", "4.10")
+    path = "/management/organizations/DEFAULT/environments/DEFAULT/domains/d1/protected-resources/r1"
+    resource = {"id": "r1", "name": "n", "type": "mcp_server", "resourceIdentifiers": ["https://x"], "updatedAt": 1700000000000}
+    args = ("GET", path, "type=MCP_SERVER", {"Authorization": "Bearer x"}, b"", 200, "application/json")
+    assert am_checker.check_response(*args, json.dumps(resource).encode()) is None  # lower-case enum, epoch date
+    broken = am_checker.check_response(*args, json.dumps({**resource, "resourceIdentifiers": "x"}).encode())
+    assert broken is not None
 
 
 # --- without the specs folder ---------------------------------------------------------------------
