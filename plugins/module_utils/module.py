@@ -86,6 +86,21 @@ def mask_secrets(value, secret_keys=SECRET_KEYS):
     return value
 
 
+def nested_secret_values(value, secret_keys=SECRET_KEYS):
+    """The non-empty string values held under a secret key anywhere inside ``value``."""
+    found = set()
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key in secret_keys and isinstance(item, str) and item:
+                found.add(item)
+            else:
+                found.update(nested_secret_values(item, secret_keys))
+    elif isinstance(value, list):
+        for item in value:
+            found.update(nested_secret_values(item, secret_keys))
+    return found
+
+
 def without_server_owned(value):
     if isinstance(value, dict):
         return dict((k, without_server_owned(v)) for k, v in value.items() if k not in SERVER_OWNED_KEYS)
@@ -161,6 +176,9 @@ class GraviteeModule(object):
         spec.update(argument_spec)
         kwargs.setdefault("supports_check_mode", True)
         self.ansible = AnsibleModule(argument_spec=spec, **kwargs)
+        # A secret inside a dict option (a plugin configuration) is no_log too: Ansible then hides its value
+        # in the result, the diff, errors and the invocation shown at -vvv, as for a no_log option.
+        self.ansible.no_log_values.update(nested_secret_values(self.ansible.params, secret_keys))
         self.product = product
         self.params = self.ansible.params
         self.check_mode = self.ansible.check_mode

@@ -12,6 +12,8 @@ from tests.integration.apim_support import SECRET, ApimAdmin, mcp_proxy_body, ru
 
 PATH = "/weather-mcp"
 NEW_SECRET = "Rotated-Secret-93ab41c07e"
+FREE_SECRET = "Free-Form-Secret-2e61d0aa"
+GENERIC = {"introspectionEndpoint": "https://idp.example.com/introspect", "clientId": "gw", "clientSecret": FREE_SECRET}
 
 
 def resource(name, args, **keywords):
@@ -74,6 +76,7 @@ def test_create_rerun_update_rotate_and_remove(sim):
             resource("rotate", dict(AM, user_claim="email", client_secret=NEW_SECRET, update_secret="always")),
             resource("rotate again", dict(AM, user_claim="email", client_secret=NEW_SECRET, update_secret="always")),
             resource("free configuration", {"name": "token-cache", "type": "cache", "configuration": {"timeToLiveSeconds": 300}}),
+            resource("free configuration with a secret", {"name": "generic", "type": "oauth2", "configuration": GENERIC}),
             resource("remove in check mode", {"name": "am-resource", "state": "absent"}, check_mode=True),
             resource("remove", {"name": "am-resource", "state": "absent"}),
             resource("remove again", {"name": "am-resource", "state": "absent"}),
@@ -96,11 +99,15 @@ def test_create_rerun_update_rotate_and_remove(sim):
     assert changed["remove in check mode"].changed and changed["remove in check mode"].writes == []
     assert changed["remove"].changed and "resource" not in changed["remove"].result.result
     assert not changed["remove again"].changed and changed["remove again"].writes == []
-    for secret in (SECRET, NEW_SECRET):
+    generic = changed["free configuration with a secret"]
+    assert generic.changed and generic["resource"]["configuration"]["clientSecret"] == "********"
+    assert generic["resource"]["configuration"]["clientId"] == "gw"
+    for secret in (SECRET, NEW_SECRET, FREE_SECRET):
         assert secret not in changed.output
 
     server = admin.get(api_id)
-    assert [r["name"] for r in server["resources"]] == ["token-cache"]
+    assert [r["name"] for r in server["resources"]] == ["token-cache", "generic"]
+    assert server["resources"][1]["configuration"]["clientSecret"] == FREE_SECRET
     assert server["resources"][0]["configuration"]["timeToLiveSeconds"] == 300
     assert server["name"] == "Weather MCP" and server["listeners"][0]["paths"][0]["path"] == PATH + "/"
 

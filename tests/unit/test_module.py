@@ -247,6 +247,17 @@ def test_gravitee_error_becomes_one_sentence_without_traceback(capsys):
     assert "Traceback" not in json.dumps(result) and "exception" not in result
 
 
+def test_secrets_inside_dict_options_are_hidden_like_no_log_options(capsys):
+    def main(m):
+        m.exit(echo=m.params["configuration"])
+
+    args = {"configuration": {"clientId": "c", "nested": [{"clientSecret": "cs-7731-secret"}]}}
+    with patch_module_args(args), pytest.raises(SystemExit):
+        GraviteeModule("apim", {"configuration": dict(type="dict")}).run(main)
+    result = capsys.readouterr().out
+    assert "cs-7731-secret" not in result and '"clientId": "c"' in result
+
+
 def test_secret_options_never_appear_in_a_failure(capsys):
     def main(m):
         raise ModuleError("server said: bad password pw-0451-secret")
