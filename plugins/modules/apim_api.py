@@ -234,10 +234,12 @@ def run(module):
     else:
         current = apim.find_api_by_context_path(path)
     if current is not None and (current.get("definitionVersion") != "V4" or current.get("type") != MCP_PROXY_TYPE):
+        kind = "a %s %s API" % (current.get("definitionVersion"), current.get("type") or "")
+        if params["id"]:
+            raise ModuleError("API %s is %s; this module manages V4 MCP_PROXY APIs only" % (describe_api(current), kind))
         raise ModuleError(
-            "context path %s is already used by API %s, a %s %s API, which this module does not manage; "
-            "choose another context_path" % (path or context_path(current), describe_api(current),
-                                             current.get("definitionVersion"), current.get("type") or "")
+            "context path %s is already used by API %s, %s, which this module does not manage; choose another "
+            "context_path" % (path, describe_api(current), kind)
         )
 
     if state == "absent":

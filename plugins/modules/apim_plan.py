@@ -177,6 +177,7 @@ from ansible_collections.mcpgate.gravitee.plugins.module_utils.apim import (
     check_plan_move,
     check_single_keyless,
     describe_api,
+    describe_plan,
     find_resource,
     plan_security_type,
     select_plan,
@@ -259,6 +260,13 @@ def run(module):
         )
     if state == "published" and plan_security_type(current or desired) == "KEY_LESS" and (current or {}).get("status") != "PUBLISHED":
         check_single_keyless(plans, current, api)
+        secured = [p for p in plans if plan_security_type(p) != "KEY_LESS" and p.get("status") in ("PUBLISHED", "DEPRECATED")]
+        if secured:
+            module.warn(
+                "API %s also has the published plan %s: once deployed, requests without a token are served by the "
+                "keyless plan, so MCP clients never get the 401 challenge that leads them to the authorization server"
+                % (describe_api(api), describe_plan(secured[0]))
+            )
 
     if current is None:
         # CreatePlanV4: a plan is always created in STAGING (facts §4.1).

@@ -87,6 +87,8 @@ options:
     description:
       - The whole configuration of a resource of another O(type), as its plugin schema describes it.
       - Only the keys given are compared. Mutually exclusive with the typed options.
+      - Values under the keys C(clientSecret), C(password), C(secret), C(token) and C(apiKey) are treated as
+        secrets, like O(client_secret), hidden in the output and the diff.
     type: dict
   update_secret:
     description:

@@ -53,6 +53,7 @@ def test_plans_follow_the_status_machine(sim):
             plan("close keyless again", {"name": "Keyless", "state": "closed"}),
             plan("publish closed keyless", dict(KEYLESS, state="published"), **closed_error),
             plan("delete keyless", {"name": "Keyless", "state": "absent"}),
+            plan("keyless while oauth2 is published", {"name": "Keyless 2", "security": "keyless", "state": "published"}, check_mode=True),
             plan("deprecate oauth2", {"name": "OAuth2", "state": "deprecated"}),
             plan("publish deprecated oauth2", {"name": "OAuth2", "state": "published"}, **closed_error),
             plan("delete oauth2", {"name": "OAuth2", "state": "absent"}),
@@ -104,6 +105,9 @@ def test_plans_follow_the_status_machine(sim):
     assert reopen.failed and reopen.writes == []
     assert "plan 'Keyless' is closed; a closed plan cannot be reopened: create a new plan with another name" in reopen.msg
     assert [shape(w) for w in run["delete keyless"].writes] == ["DELETE /apis/{id}/plans/{id}"]
+    late = run["keyless while oauth2 is published"]
+    assert late.changed and late.writes == []
+    assert any("never get the 401 challenge" in w for w in late.get("warnings", []))
     assert [shape(w) for w in run["deprecate oauth2"].writes] == ["POST /apis/{id}/plans/{id}/_deprecate"]
     republish = run["publish deprecated oauth2"]
     assert republish.failed and republish.writes == [] and "deprecated plan cannot be published again" in republish.msg
