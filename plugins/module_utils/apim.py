@@ -162,9 +162,10 @@ class Apim(object):
             )
         return matches[0] if matches else None
 
-    def get_api(self, api_id, missing_ok=False):
-        """GET /apis/{id}: the whole API (with deploymentState) and its ETag, read once per run."""
-        if api_id not in self._full:
+    def get_api(self, api_id, missing_ok=False, refresh=False):
+        """GET /apis/{id}: the whole API (with deploymentState) and its ETag, read once per run
+        (``refresh``: again, after this run changed what the API depends on, such as its plans)."""
+        if refresh or api_id not in self._full:
             try:
                 api = self.client.get(self._apis(api_id))
             except GraviteeError as exc:

@@ -238,12 +238,12 @@ def run(module):
 
     if state == "absent":
         module.ensure(current, None, "absent", None, None, delete=lambda plan: remove(apim, api, plan))
-        return finish(module, api, current, None)
+        return finish(module, apim, api, current, None)
     if state == "closed":
         after = current
         if current is not None and current.get("status") != "CLOSED":
             after = move(module, apim, api, current, "closed")
-        return finish(module, api, current, after)
+        return finish(module, apim, api, current, after)
 
     check_plan_move(current, state)
     if current is None and security is None:
@@ -281,7 +281,7 @@ def run(module):
     )
     if state in ACTIONS and plan.get("status") != ACTIONS_STATUS[state]:
         plan = move(module, apim, api, plan, state)
-    return finish(module, api, current, plan)
+    return finish(module, apim, api, current, plan)
 
 
 def oauth2_configuration(module, apim, api, current):
@@ -343,18 +343,34 @@ def remove(apim, api, plan):
     apim.delete_plan(api["id"], plan["id"])
 
 
-def finish(module, api, before, plan):
-    # Every plan change sets the plan's needRedeployAt (facts section 4.2); the API is out of sync when a plan
-    # that is not in STAGING changed after its last deployment (ApiStateServiceImpl.isSynchronized), so
-    # creating, changing or deleting a plan that stays in STAGING leaves the API as it was.
-    touched = [p.get("status") for p in (before, plan) if p is not None]
-    needs_redeploy = api.get("deploymentState") == "NEED_REDEPLOY" or (
-        module.changed and any(status != "STAGING" for status in touched)
-    )
+def finish(module, apim, api, before, plan):
+    if not module.changed:
+        needs_redeploy = api.get("deploymentState") == "NEED_REDEPLOY"
+    elif not module.check_mode:
+        # What the server now says: which plan changes put an API out of sync is the server's business.
+        needs_redeploy = apim.get_api(api["id"], refresh=True).get("deploymentState") == "NEED_REDEPLOY"
+    else:
+        needs_redeploy = api.get("deploymentState") == "NEED_REDEPLOY" or redeploy_predicted(before, plan)
     result = dict(needs_redeploy=needs_redeploy)
     if plan is not None:
         result.update(plan=module.present(plan), id=plan.get("id"), status=plan.get("status"))
     module.exit(**result)
+
+
+def redeploy_predicted(before, after):
+    """Check mode: whether the change puts the API out of sync (ApiStateServiceImpl.isSynchronized).
+
+    A plan out of STAGING whose needRedeployAt is later than the last deployment does: publishing and closing set
+    it, as does a change to the security configuration; deprecating and renaming do not, nor does anything done
+    to a plan that stays in STAGING (facts section 4.2, FIDELITY.md).
+    """
+    if after is None:
+        return before is not None and before.get("status") != "STAGING"
+    if after.get("status") == "STAGING":
+        return False
+    if before is None or before.get("status") != after.get("status"):
+        return after.get("status") != "DEPRECATED"
+    return before.get("security") != after.get("security")
 
 
 def main():

@@ -149,6 +149,9 @@ class ApimAdmin:
     def create_plan(self, api_id: str, body: dict[str, Any]) -> dict[str, Any]:
         return self._call("POST", f"/apis/{api_id}/plans", json={"definitionVersion": "V4", "mode": "STANDARD", **body})
 
+    def deploy(self, api_id: str) -> None:
+        self._call("POST", f"/apis/{api_id}/deployments", json={"deploymentLabel": "test"})
+
     def plan_action(self, api_id: str, plan_id: str, action: str) -> Any:
         return self._call("POST", f"/apis/{api_id}/plans/{plan_id}/_{action}")
 

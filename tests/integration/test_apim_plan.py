@@ -67,6 +67,7 @@ def test_plans_follow_the_status_machine(sim):
     keyless = run["keyless"]
     assert keyless.calls == [
         "POST /apis/_search", "GET /apis/{id}/plans", "POST /apis/{id}/plans", "POST /apis/{id}/plans/{id}/_publish",
+        "GET /apis/{id}",  # after a change: is the API out of sync now?
     ]
     assert keyless.requests[1]["query"].replace("%2C", ",").startswith("statuses=STAGING,PUBLISHED,DEPRECATED,CLOSED")
     assert keyless.writes[0]["body"]["security"] == {"type": "KEY_LESS"}
@@ -125,6 +126,7 @@ def test_bad_input_fails_clearly_and_writes_nothing(sim):
     admin.create_plan(api_id, {"name": "Twin", "security": {"type": "KEY_LESS"}})
     admin.create_plan(api_id, {"name": "Twin", "security": {"type": "KEY_LESS"}})
     admin.create_plan(api_id, {"name": "Staged", "security": {"type": "KEY_LESS"}})
+    admin.deploy(api_id)
     failing = {"ignore_errors": True}
     run = run_steps(
         sim,
@@ -138,6 +140,8 @@ def test_bad_input_fails_clearly_and_writes_nothing(sim):
             plan("deprecate a staging plan", {"name": "Staged", "state": "deprecated"}, **failing),
             plan("no security to create", {"name": "New"}, **failing),
             plan("explicit challenge setting", dict(OAUTH2, add_www_authenticate_header=False), check_mode=True),
+            plan("describe in check mode", {"name": "Keyless A", "description": "For the first test"}, check_mode=True),
+            plan("describe", {"name": "Keyless A", "description": "For the first test"}),
         ],
     )
     unknown = run["unknown API"]
@@ -154,7 +158,13 @@ def test_bad_input_fails_clearly_and_writes_nothing(sim):
     assert "required_scopes only apply to security: oauth2" in options.msg and options.requests == []
     assert "publish it first" in run["deprecate a staging plan"].msg
     assert "security is required to create plan 'New'" in run["no security to create"].msg
+    # A description is no deployment matter: the deployed API stays in sync, as predicted in check mode.
+    for name in ("describe in check mode", "describe"):
+        assert run[name].changed and run[name]["needs_redeploy"] is False, name
+    assert [shape(w) for w in run["describe"].writes] == ["PUT /apis/{id}/plans/{id}"]
     for name, step in run.steps.items():
+        if name.startswith("describe"):
+            continue
         assert step.writes == [], name
         if name != "explicit challenge setting":
             assert step.failed, name
