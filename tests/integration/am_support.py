@@ -74,7 +74,8 @@ class AmAdmin:
         return self.call("GET", f"/_hrid/{hrid}")
 
     def create_domain(self, name: str) -> dict[str, Any]:
-        return self.call("POST", "", json={"name": name})
+        # The OpenAPI marks dataPlaneId required (the facts list it as optional); "default" is AM's default data plane.
+        return self.call("POST", "", json={"name": name, "dataPlaneId": "default"})
 
     def mcp_servers(self, domain_id: str) -> list[dict[str, Any]]:
         return self.call("GET", f"/{domain_id}/protected-resources", params={"type": "MCP_SERVER", "size": 1000})["data"]
