@@ -148,7 +148,7 @@ def test_domain_found_by_name_hrid_or_id_with_fewest_requests(sim):
     ]
 
 
-def test_bad_input_fails_with_a_clear_message_and_no_write(sim):
+def test_bad_input_fails_with_a_clear_message_and_no_write_and_a_useless_setting_warns(sim):
     cases = [
         ("unknown domain", {"domain": "No Such Domain", "user_registration": True}, ["domain", "'No Such Domain'"]),
         ("name in another case", {"domain": "MCP", "user_registration": True}, ["domain", "did you mean", "'mcp'"]),
@@ -156,18 +156,15 @@ def test_bad_input_fails_with_a_clear_message_and_no_write(sim):
         ("unknown setting", {"dynamic_client_registration": {"enable": True}}, ["enable"]),
         ("wrong credentials", {"user_registration": True, "password": "wrong-password-123"}, ["401", "credentials"]),
     ]
-    run = run_tasks(sim, [settings(name, args, ignore_errors=True) for name, args, _expected in cases])
+    tasks = [settings(name, args, ignore_errors=True) for name, args, _expected in cases]
+    useless = settings("check: open registration while registration is off", {"dynamic_client_registration": {"open": True}}, check_mode=True)
+    run = run_tasks(sim, tasks + [useless])
     assert run.rc == 0, run.stdout
+    warned = run.results[-1]
+    assert warned.changed and any("dynamic_client_registration.enabled" in w for w in warned.result.get("warnings", []))
     for (name, _args, expected), result in zip(cases, run.results):
         assert result.failed, name
         for text in expected:
             assert text in result.msg, (name, result.msg)
     assert "wrong-password-123" not in run.stdout
     assert am_writes(sim) == []
-
-
-def test_open_registration_without_registration_warns(sim):
-    run = run_tasks(sim, [settings("open only", {"dynamic_client_registration": {"open": True}})])
-    assert run.rc == 0, run.stdout
-    assert run[0].changed
-    assert any("dynamic_client_registration.enabled" in w for w in run[0].result.get("warnings", []))
