@@ -128,11 +128,12 @@ class Apim(object):
 
     # -- APIs ---------------------------------------------------------------------------------------
     def search_apis(self, query):
-        """POST /apis/_search: every API matching ``query`` (full text, narrowed by the server), all pages.
+        """POST /apis/_search: the APIs matching ``query`` (full text, narrowed by the server), page by page.
 
+        A generator, so that a caller can stop at the first page holding what it looks for.
         ``expands=deploymentState`` because lists carry it only on request (facts §6).
         """
-        found, page = [], 1
+        page = 1
         while True:
             answer = self.client.post(
                 self._apis("_search"),
@@ -140,17 +141,15 @@ class Apim(object):
                 params={"page": page, "perPage": PAGE_SIZE, "expands": "deploymentState"},
                 expected=(200,),
             ) or {}
-            found.extend(answer.get("data") or [])
+            for api in answer.get("data") or []:
+                yield api
             if page >= ((answer.get("pagination") or {}).get("pageCount") or 1):
-                return found
+                return
             page += 1
 
     def find_api_by_context_path(self, path):
         """The API whose HTTP listener has ``path`` (paths are unique in an environment), or None."""
-        for api in self.search_apis(path):
-            if path in context_paths(api):
-                return api
-        return None
+        return next((api for api in self.search_apis(path) if path in context_paths(api)), None)
 
     def find_api_by_name(self, name):
         """The API named exactly ``name``, None, or ModuleError when several are (names may repeat)."""

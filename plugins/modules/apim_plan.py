@@ -100,7 +100,7 @@ options:
         task fails before any change and says to close it first.
       - V(deprecated) deprecates a published plan; new subscriptions are refused, existing ones keep working.
       - V(closed) closes the plan (and its subscriptions). Closing is final. A plan that does not exist is left so.
-      - V(absent) closes the plan if it is not closed yet, then deletes it.
+      - V(absent) closes the plan if it is published or deprecated, then deletes it.
     type: str
     choices: [present, published, deprecated, closed, absent]
     default: present
@@ -338,7 +338,9 @@ def move(module, apim, api, plan, state):
 
 
 def remove(apim, api, plan):
-    if plan.get("status") != "CLOSED":
+    # Close first (which closes its subscriptions): a published or deprecated plan with subscriptions can not be
+    # deleted. A plan in STAGING never had any and is deleted as it is.
+    if plan.get("status") not in ("CLOSED", "STAGING"):
         apim.plan_action(api["id"], plan["id"], "close")
     apim.delete_plan(api["id"], plan["id"])
 
