@@ -132,6 +132,8 @@ def test_bad_input_fails_clearly_and_writes_nothing(sim):
         sim,
         [
             task("apim_plan", "unknown API", {"api": "/no-such-api", **KEYLESS}, **failing),
+            task("apim_plan", "capitals", {"api": "/Weather-MCP", **KEYLESS}, **failing),
+            plan("wrong token", dict(KEYLESS, token="Bad-Token-61f0a2"), **failing),
             plan("second published keyless", {"name": "Keyless B", "security": "keyless", "state": "published"}, **failing),
             plan("missing resource", dict(OAUTH2, oauth_resource="nope", state="published"), **failing),
             plan("security change", {"name": "Keyless A", "security": "oauth2", "oauth_resource": "am-resource"}, **failing),
@@ -147,6 +149,10 @@ def test_bad_input_fails_clearly_and_writes_nothing(sim):
     unknown = run["unknown API"]
     assert "no API with context path '/no-such-api'" in unknown.msg and "mcpgate.gravitee.apim_api" in unknown.msg
     assert unknown.calls == ["POST /apis/_search"]
+    capitals = run["capitals"]
+    assert "api '/Weather-MCP' has capital letters" in capitals.msg and capitals.requests == []
+    wrong = run["wrong token"]
+    assert "HTTP 401" in wrong.msg and "Check the credentials" in wrong.msg and "Bad-Token-61f0a2" not in run.output
     second = run["second published keyless"]
     assert "already has a published keyless plan 'Keyless A'" in second.msg and "close it first" in second.msg
     missing = run["missing resource"]
