@@ -141,8 +141,7 @@ class Apim(object):
                 params={"page": page, "perPage": PAGE_SIZE, "expands": "deploymentState"},
                 expected=(200,),
             ) or {}
-            for api in answer.get("data") or []:
-                yield api
+            yield from answer.get("data") or []
             if page >= ((answer.get("pagination") or {}).get("pageCount") or 1):
                 return
             page += 1
