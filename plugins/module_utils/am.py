@@ -17,11 +17,7 @@ __metaclass__ = type
 import re
 import unicodedata
 
-try:
-    from urllib.parse import quote, urlsplit
-except ImportError:  # pragma: no cover - Python 2 is not supported by ansible-core 2.18+ targets
-    from urllib import quote  # noqa: F401
-    from urlparse import urlsplit  # noqa: F401
+from urllib.parse import quote, urlsplit
 
 from ansible_collections.mcpgate.gravitee.plugins.module_utils.module import ModuleError
 
