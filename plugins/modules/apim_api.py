@@ -247,7 +247,13 @@ def run(module):
         module.exit()
         return
 
+    plan_checked = False
     if current is None:
+        if state == "started":
+            raise ModuleError(
+                "the API at %s does not exist yet, and the gateway deploys an API only with a published plan: create "
+                "it with state: present, publish a plan with mcpgate.gravitee.apim_plan, then use state: started" % path
+            )
         missing = [option for option in ("name", "context_path", "mcp_server_url") if not params[option]]
         if missing:
             raise ModuleError("%s required to create the API at %s" % (" and ".join(missing) + (" is" if len(missing) == 1 else " are"), path))
@@ -260,6 +266,12 @@ def run(module):
             apim.verify_path(path, api_id=current["id"])
         wanted = patch_mcp_proxy_api(copy.deepcopy(current), **fields)
         desired = dict((key, wanted[key]) for key in MANAGED_KEYS if key in wanted)
+        if state == "started":
+            # Before any write: will a deployment or a start be needed, and can the gateway take it?
+            predicted = deployment_state_after(current, dict(wanted, deploymentState=None))
+            if current.get("state") != "STARTED" or predicted == "NEED_REDEPLOY":
+                require_deployable(apim, current)
+                plan_checked = True
 
     def create(body):
         created = apim.create_api(dict((k, v) for k, v in body.items() if k != "labels"))
@@ -281,7 +293,7 @@ def run(module):
             api = dict(api, deploymentState=None, state=api.get("state") or "STOPPED")
         api = dict(api, deploymentState=deployment_state_after(current, api))
     if state == "started":
-        api = start(module, apim, api)
+        api = start(module, apim, api, plan_checked)
     elif state == "stopped" and api.get("state") == "STARTED":
         module.changed = True
         if not module.check_mode:
@@ -293,20 +305,25 @@ def run(module):
     if api.get("deploymentState"):
         result["deployment_state"] = api["deploymentState"]
     if gateway_url:
-        result["endpoint_url"] = gateway_url + (context_path(api) or "")
+        result["endpoint_url"] = gateway_url + (path or context_path(api) or "")
     module.exit(**result)
 
 
-def start(module, apim, api):
-    """Deploy pending changes and start the API: what the Console's "Deploy API" and "Start" do (facts §6)."""
-    deploy, run = api.get("deploymentState") == "NEED_REDEPLOY", api.get("state") != "STARTED"
-    if not (deploy or run):
-        return api
-    if not api.get("id") or not apim.has_deployable_plan(api["id"]):
+def require_deployable(apim, api):
+    if not apim.has_deployable_plan(api["id"]):
         raise ModuleError(
             "API %s has no published plan, and the gateway deploys an API only with one: publish a plan first "
             "(mcpgate.gravitee.apim_plan with state: published), then run this task again" % describe_api(api)
         )
+
+
+def start(module, apim, api, plan_checked):
+    """Deploy pending changes and start the API: what the Console's "Deploy API" and "Start" do (facts §6)."""
+    deploy, run = api.get("deploymentState") == "NEED_REDEPLOY", api.get("state") != "STARTED"
+    if not (deploy or run):
+        return api
+    if not plan_checked:
+        require_deployable(apim, api)
     before = copy.deepcopy(api)
     module.changed = True
     if not module.check_mode:

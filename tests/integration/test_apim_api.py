@@ -160,6 +160,8 @@ def test_bad_input_fails_clearly_and_writes_nothing(sim):
             api("unknown id", {"id": "0b5c7a52-3f5e-4b8e-9c1d-2a7e6f4d8b90", "name": "X"}, **failing),
             api("wrong password", dict(weather(sim), password="Wrong-Password-8c1f"), **failing),
             api("changed meanwhile", {"context_path": "/existing-mcp", "description": "new"}, **failing),
+            api("start a new API", weather(sim, state="started"), **failing),
+            api("change and start without a plan", {"context_path": "/existing-mcp", "description": "x", "state": "started"}, **failing),
         ],
         verbosity=3,
     )
@@ -180,6 +182,11 @@ def test_bad_input_fails_clearly_and_writes_nothing(sim):
     assert "Wrong-Password-8c1f" not in run.output
     meanwhile = run["changed meanwhile"]
     assert "HTTP 412" in meanwhile.msg and "changed by someone else" in meanwhile.msg
+    new = run["start a new API"]
+    assert "does not exist yet" in new.msg and "publish a plan with mcpgate.gravitee.apim_plan" in new.msg
+    assert new.calls == ["POST /apis/_search"]
+    no_plan = run["change and start without a plan"]
+    assert "has no published plan" in no_plan.msg and no_plan.writes == []  # checked before the PUT
     assert admin.get(existing["id"]).get("description") is None
 
 
