@@ -84,7 +84,8 @@ options:
       - V(started) also makes the gateway run the latest definition, as the Console's "Deploy API" and "Start the
         API" do; it deploys when the API is out of sync (C(deploymentState) C(NEED_REDEPLOY)) and starts it when it
         is stopped. The gateway needs a published plan for that; without one the task fails before any change,
-        saying to publish a plan first with M(mcpgate.gravitee.apim_plan).
+        saying to publish a plan first with M(mcpgate.gravitee.apim_plan). So an API that does not exist yet is
+        not created with V(started); create it with V(present), publish a plan, then use V(started).
       - V(stopped) creates or updates the API and stops it if it runs. Pending changes are not deployed.
       - V(absent) stops the API if it runs and deletes it, closing its plans (and their subscriptions) first.
     type: str
@@ -193,6 +194,7 @@ from ansible_collections.mcpgate.gravitee.plugins.module_utils.apim import (
 )
 from ansible_collections.mcpgate.gravitee.plugins.module_utils.module import GraviteeModule, ModuleError
 
+CHECK_MODE_HINT = " (in check mode, what earlier tasks would create does not exist yet)"
 # The fields of the API this module manages (compared, and changed when they differ).
 MANAGED_KEYS = ("name", "description", "apiVersion", "visibility", "labels", "tags", "listeners", "endpointGroups")
 
@@ -252,7 +254,8 @@ def run(module):
         if state == "started":
             raise ModuleError(
                 "the API at %s does not exist yet, and the gateway deploys an API only with a published plan: create "
-                "it with state: present, publish a plan with mcpgate.gravitee.apim_plan, then use state: started" % path
+                "it with state: present, publish a plan with mcpgate.gravitee.apim_plan, then use state: started%s"
+                % (path, CHECK_MODE_HINT if module.check_mode else "")
             )
         missing = [option for option in ("name", "context_path", "mcp_server_url") if not params[option]]
         if missing:
@@ -313,7 +316,8 @@ def require_deployable(apim, api):
     if not apim.has_deployable_plan(api["id"]):
         raise ModuleError(
             "API %s has no published plan, and the gateway deploys an API only with one: publish a plan first "
-            "(mcpgate.gravitee.apim_plan with state: published), then run this task again" % describe_api(api)
+            "(mcpgate.gravitee.apim_plan with state: published), then run this task again%s"
+            % (describe_api(api), CHECK_MODE_HINT if apim.module.check_mode else "")
         )
 
 
