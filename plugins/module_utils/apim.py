@@ -350,7 +350,8 @@ def patch_mcp_proxy_api(api, name=None, path=None, target=None, description=None
     """
     for key, value in (("name", name), ("description", description), ("apiVersion", api_version),
                        ("visibility", visibility)):
-        if value is not None and api.get(key) != value:
+        # An empty description may come back as no description at all.
+        if value is not None and api.get(key) != value and not (key == "description" and not value and not api.get(key)):
             api[key] = value
     for key, value in (("labels", labels), ("tags", tags)):
         if value is not None and sorted(set(api.get(key) or [])) != sorted(set(value)):

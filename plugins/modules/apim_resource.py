@@ -252,6 +252,8 @@ def run(module):
     apim = Apim(module)
     api = apim.get_api(apim.require_api(params["api"])["id"])
     current = find_resource(api, params["name"])
+    if current is not None and current.get("enabled") is None:
+        current = dict(current, enabled=True)  # the definition model's default when the server leaves it out
 
     if state == "present" and current is None and params["type"] == AM_RESOURCE and params["configuration"] is None:
         missing = [option for option in AM_REQUIRED if params[option] is None]
