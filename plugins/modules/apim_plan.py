@@ -246,6 +246,9 @@ def run(module):
         return finish(module, apim, api, current, after)
 
     check_plan_move(current, state)
+    if oauth2_set and current is not None and plan_security_type(current) != "OAUTH2":
+        raise ModuleError("%s only apply to oauth2 plans; plan %r is a %s plan"
+                          % (", ".join(oauth2_set), current.get("name"), plan_security_type(current)))
     if current is None and security is None:
         raise ModuleError("security is required to create plan %r (keyless or oauth2)" % label)
     desired = dict(name=params["name"], description=params["description"])

@@ -139,6 +139,7 @@ def test_bad_input_fails_clearly_and_writes_nothing(sim):
             plan("security change", {"name": "Keyless A", "security": "oauth2", "oauth_resource": "am-resource"}, **failing),
             plan("ambiguous name", {"name": "Twin", "state": "published"}, **failing),
             plan("oauth2 options on keyless", dict(KEYLESS, required_scopes=["x"]), **failing),
+            plan("oauth2 options on a keyless plan", {"name": "Keyless A", "mode_strict": False}, **failing),
             plan("deprecate a staging plan", {"name": "Staged", "state": "deprecated"}, **failing),
             plan("no security to create", {"name": "New"}, **failing),
             plan("explicit challenge setting", dict(OAUTH2, add_www_authenticate_header=False), check_mode=True),
@@ -162,6 +163,7 @@ def test_bad_input_fails_clearly_and_writes_nothing(sim):
     assert "2 plans of this API are named 'Twin'" in run["ambiguous name"].msg
     options = run["oauth2 options on keyless"]
     assert "required_scopes only apply to security: oauth2" in options.msg and options.requests == []
+    assert "mode_strict only apply to oauth2 plans; plan 'Keyless A' is a KEY_LESS plan" in run["oauth2 options on a keyless plan"].msg
     assert "publish it first" in run["deprecate a staging plan"].msg
     assert "security is required to create plan 'New'" in run["no security to create"].msg
     # A description is no deployment matter: the deployed API stays in sync, as predicted in check mode.
