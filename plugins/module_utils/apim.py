@@ -181,9 +181,11 @@ class Apim(object):
             return self.get_api(ref, missing_ok=True)
         return self.find_api_by_name(ref)
 
-    def require_api(self, ref, option="api"):
-        """The V4 API ``ref`` names, or a ModuleError saying how to create it."""
+    def require_api(self, ref, option="api", missing_ok=False):
+        """The V4 API ``ref`` names, or a ModuleError saying how to create it (None if ``missing_ok``)."""
         api = self.find_api(ref, option)
+        if api is None and missing_ok:
+            return None
         if api is None:
             kind = "context path" if ref.startswith("/") else ("id" if _UUID_RE.match(ref) else "name")
             hint = ""

@@ -101,6 +101,7 @@ options:
       - V(deprecated) deprecates a published plan; new subscriptions are refused, existing ones keep working.
       - V(closed) closes the plan (and its subscriptions). Closing is final. A plan that does not exist is left so.
       - V(absent) closes the plan if it is published or deprecated, then deletes it.
+      - With V(closed) and V(absent), an API that does not exist has no such plan, and the task changes nothing.
     type: str
     choices: [present, published, deprecated, closed, absent]
     default: present
@@ -166,7 +167,8 @@ status:
 needs_redeploy:
   description:
     - Whether the API now waits for a deployment to serve its current definition (its C(deploymentState) is
-      C(NEED_REDEPLOY)). Every plan change does this.
+      C(NEED_REDEPLOY)). Publishing or closing a plan, or changing its security settings, does this; deprecating
+      it, renaming it, or anything done to a plan in STAGING does not.
   returned: always
   type: bool
 """
@@ -224,7 +226,10 @@ def run(module):
         raise ModuleError("%s only apply to security: oauth2" % ", ".join(oauth2_set))
 
     apim = Apim(module)
-    api = apim.require_api(params["api"])
+    # Without its API a plan is absent, and closed as good as.
+    api = apim.require_api(params["api"], missing_ok=state in ("absent", "closed"))
+    if api is None:
+        return module.exit(needs_redeploy=False)
     plans = apim.list_plans(api["id"])
     current = select_plan(plans, params["name"], params["id"])
     if params["id"] and current is None and state not in ("closed", "absent"):

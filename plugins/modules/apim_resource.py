@@ -100,7 +100,8 @@ options:
     default: on_create
   state:
     description:
-      - V(present) adds the resource or updates it; V(absent) removes it.
+      - V(present) adds the resource or updates it; V(absent) removes it. With V(absent), an API that does not
+        exist has no such resource, and the task changes nothing.
       - A resource that a plan which is not closed refers to (O(mcpgate.gravitee.apim_plan#module:oauth_resource))
         can not be removed; the task fails before any change and names the plans.
     type: str
@@ -170,7 +171,7 @@ resource:
       userClaim: sub
 api_id:
   description: Id of the API.
-  returned: always
+  returned: when the API exists
   type: str
 needs_redeploy:
   description: Whether the API now waits for a deployment to serve its current definition (C(NEED_REDEPLOY)).
@@ -250,7 +251,10 @@ def run(module):
     configuration = desired_configuration(params) if state == "present" else None
 
     apim = Apim(module)
-    api = apim.get_api(apim.require_api(params["api"])["id"])
+    found = apim.require_api(params["api"], missing_ok=state == "absent")
+    if found is None:
+        return module.exit(needs_redeploy=False)  # without its API, the resource is absent
+    api = apim.get_api(found["id"])
     current = find_resource(api, params["name"])
     if current is not None and current.get("enabled") is None:
         current = dict(current, enabled=True)  # the definition model's default when the server leaves it out

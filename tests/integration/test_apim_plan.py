@@ -143,6 +143,7 @@ def test_bad_input_fails_clearly_and_writes_nothing(sim):
             plan("deprecate a staging plan", {"name": "Staged", "state": "deprecated"}, **failing),
             plan("no security to create", {"name": "New"}, **failing),
             plan("explicit challenge setting", dict(OAUTH2, add_www_authenticate_header=False), check_mode=True),
+            task("apim_plan", "absent from an unknown API", {"api": "/no-such-api", "name": "Keyless", "state": "absent"}),
             plan("describe in check mode", {"name": "Keyless A", "description": "For the first test"}, check_mode=True),
             plan("describe", {"name": "Keyless A", "description": "For the first test"}),
         ],
@@ -170,8 +171,10 @@ def test_bad_input_fails_clearly_and_writes_nothing(sim):
     for name in ("describe in check mode", "describe"):
         assert run[name].changed and run[name]["needs_redeploy"] is False, name
     assert [shape(w) for w in run["describe"].writes] == ["PUT /apis/{id}/plans/{id}"]
+    gone = run["absent from an unknown API"]
+    assert not gone.changed and not gone.failed and gone.calls == ["POST /apis/_search"]
     for name, step in run.steps.items():
-        if name.startswith("describe"):
+        if name.startswith("describe") or name == "absent from an unknown API":
             continue
         assert step.writes == [], name
         if name != "explicit challenge setting":

@@ -130,9 +130,12 @@ def test_bad_input_fails_clearly_and_writes_nothing(sim):
             resource("typed options on another type", {"name": "c", "type": "cache", "client_id": "x"}, **failing),
             resource("both forms", dict(AM, configuration={"serverURL": "https://am.example.com"}), **failing),
             resource("remove a resource a plan uses", {"name": "am-resource", "state": "absent"}, **failing),
+            task("apim_resource", "absent from an unknown API", {"api": "/no-such-api", "name": "am-resource", "state": "absent"}),
         ],
         verbosity=3,
     )
+    gone = run.steps.pop("absent from an unknown API")
+    assert not gone.changed and not gone.failed and gone.calls == ["POST /apis/_search"]
     for name, step in run.steps.items():
         assert step.failed and step.writes == [], (name, step.msg)
     assert "no API with context path '/no-such-api'" in run["unknown API"].msg
