@@ -53,7 +53,7 @@ SANITY_ARGS ?=
 
 MOLECULE_SCENARIOS := $(wildcard extensions/molecule/*/molecule.yml)
 
-.PHONY: help venv lint sanity sanity-run unit integration molecule test sim clean
+.PHONY: help venv lint sanity sanity-run unit integration molecule test sim demo clean
 
 help:
 	@echo 'Targets:'
@@ -65,6 +65,7 @@ help:
 	@echo '  molecule     molecule test in extensions/ (skipped while no scenario exists)'
 	@echo '  test         venv, lint, sanity, unit, integration, molecule (what CI runs)'
 	@echo '  sim          run the Gravitee simulator in the foreground'
+	@echo '  demo         the role against the simulator, then a real MCP client (DEMO_ARGS=--free-ports)'
 	@echo '  clean        remove .venv, caches and test output'
 
 venv: $(VENV_STAMP)
@@ -106,20 +107,38 @@ unit: venv
 	PATH="$(VENV_PATH)" '$(VENV_BIN)/pytest' tests/unit
 
 integration: venv
-	PATH="$(VENV_PATH)" '$(VENV_BIN)/pytest' tests/integration
+	PATH="$(VENV_PATH)" '$(VENV_BIN)/pytest' -n 2 tests/integration
 
-# Hook for the role's molecule scenario(s) (DESIGN.md section 6): runs once one exists.
+# The role's molecule scenario(s) (DESIGN.md section 6), against the simulator on free ports. The
+# collection resolves as mcpgate.gravitee through the same symlink as for lint; molecule's working
+# files (the simulator's pid, log and ports) live under $(WORK_TMP)/molecule, one folder per clone,
+# and runs in one clone take turns (flock), as they share that folder.
+MOLECULE_EPHEMERAL := $(WORK_TMP)/molecule
+
 molecule: venv
 ifeq ($(strip $(MOLECULE_SCENARIOS)),)
 	@echo 'molecule: skipped, no extensions/molecule/*/molecule.yml yet'
 else
-	cd extensions && PATH="$(VENV_PATH)" '$(VENV_BIN)/molecule' test --all
+	mkdir -p '$(dir $(LINT_COLLECTION_LINK))' '$(CACHE_DIR)'
+	ln -sfn '$(CURDIR)' '$(LINT_COLLECTION_LINK)'
+	cd extensions && PATH="$(VENV_PATH)" ANSIBLE_COLLECTIONS_PATH='$(LINT_COLLECTIONS)' \
+		MOLECULE_EPHEMERAL_DIRECTORY='$(MOLECULE_EPHEMERAL)' \
+		flock --verbose '$(CACHE_DIR)/molecule.lock' '$(VENV_BIN)/molecule' test --all
 endif
 
 test: venv lint sanity unit integration molecule
 
 sim: venv
 	'$(VENV_BIN)/python' -m tests.simulator
+
+# The guide end to end on this machine (tests/demo/run_demo.py): the simulator in the background on
+# its default ports 8082, 8083, 8092, 8093 and 3001 (DEMO_ARGS=--free-ports for free ones), then
+# playbooks/secure_mcp.yml twice, then a real MCP client through the gateway; the simulator is stopped
+# at the end, also on failure or Ctrl-C.
+DEMO_ARGS ?=
+
+demo: venv
+	'$(VENV_BIN)/python' -m tests.demo.run_demo $(DEMO_ARGS)
 
 clean:
 	rm -rf '$(VENV)' '$(CACHE_DIR)' '$(WORK_TMP)' tests/output .ansible .pytest_cache

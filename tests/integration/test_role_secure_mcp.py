@@ -6,7 +6,6 @@ and an unauthenticated MCP request is answered 401.
 
 from __future__ import annotations
 
-import pytest
 import requests
 
 from tests.integration.ansible_run import PlaybookRun, run_tasks
