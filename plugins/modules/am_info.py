@@ -13,7 +13,7 @@ short_description: Read a Gravitee AM domain and whether it can hold MCP servers
 version_added: 0.1.0
 description:
   - Reads, without changing anything, what a playbook needs to know before it registers an MCP server in Gravitee
-    Access Management (the preflight of the M(mcpgate.gravitee.secure_mcp) role).
+    Access Management (the preflight of the P(mcpgate.gravitee.secure_mcp#role) role).
   - The domain given by name, hrid or id, with its gateway path, and its MCP servers, whose existence shows that
     the server is AM 4.10 or later (MCP servers appeared in AM 4.10.0).
   - The credentials are checked on the way; a wrong password or token fails the task.

@@ -13,7 +13,7 @@ short_description: Read what Gravitee APIM offers for MCP proxy APIs, and an API
 version_added: 0.1.0
 description:
   - Reads, without changing anything, what a playbook needs to know before it secures an MCP server with
-    Gravitee API Management (the preflight of the M(mcpgate.gravitee.secure_mcp) role).
+    Gravitee API Management (the preflight of the P(mcpgate.gravitee.secure_mcp#role) role).
   - The C(mcp-proxy) entrypoint plugin, which exists from APIM 4.10.0 on, and whether the licence allows it
     (RV(mcp_proxy_entrypoint.deployed)).
   - Whether the server's OAuth2 policy has the C(addWwwAuthenticateHeader) setting (APIM 4.10.0 to 4.10.11),
