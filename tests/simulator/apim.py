@@ -194,10 +194,10 @@ def invalid_data(message: str) -> ApiError:
 def authenticated(sim, request: Request) -> bool:
     """Basic admin/admin or a personal access token; anything else is refused (TokenAuthenticationFilter)."""
     header = request.headers.get("authorization", "")
-    scheme, _, value = header.partition(" ")
+    scheme, value = (header.split(" ", 1) + [""])[:2]
     if scheme.lower() == "basic":
         try:
-            user, _, password = base64.b64decode(value.strip()).decode().partition(":")
+            user, password = (base64.b64decode(value.strip()).decode().split(":", 1) + [""])[:2]
         except (ValueError, UnicodeDecodeError):
             return False
         return (user, password) == ADMIN_USER

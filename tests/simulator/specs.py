@@ -18,14 +18,13 @@ server are exempted in :data:`EXEMPTIONS`, each with the fact it rests on.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import threading
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import parse_qsl, urlparse
 
 import yaml
@@ -317,7 +316,7 @@ class SpecChecker:
             return None  # no credentials at all: the server answers 401 before reading anything
         api = load_openapi(str(self.specs_dir / spec.path))
         result = api.unmarshal_request(self._request(method, path, query, headers, body))
-        sent = {name for name, _ in parse_qsl(query, keep_blank_values=True)}
+        sent = {pair[0] for pair in parse_qsl(query, keep_blank_values=True)}
         messages = self.describe(result.errors, "request", method, path, sent)
         if not messages:
             return None

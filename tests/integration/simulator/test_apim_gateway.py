@@ -116,7 +116,9 @@ def test_only_started_and_deployed_apis_are_served(sim, apim):
 
 def test_gateway_serves_the_deployed_definition_not_the_current_edit(sim, apim, stand_in):
     api = apim.deployed_keyless_api(target=stand_in + "/echo")
-    apim.update_api(api["id"], endpointGroups=[{**api["endpointGroups"][0], "endpoints": [{**api["endpointGroups"][0]["endpoints"][0], "configuration": {"target": stand_in + "/echo/new"}}]}])
+    group = api["endpointGroups"][0]
+    moved = {**group["endpoints"][0], "configuration": {"target": stand_in + "/echo/new"}}
+    apim.update_api(api["id"], endpointGroups=[{**group, "endpoints": [moved]}])
     assert post_mcp(sim).json()["path"] == "/echo"
     apim.deploy(api["id"])
     assert post_mcp(sim).json()["path"] == "/echo/new"
@@ -124,7 +126,8 @@ def test_gateway_serves_the_deployed_definition_not_the_current_edit(sim, apim, 
 
 def test_sub_path_query_and_headers_are_forwarded(sim, apim, stand_in):
     apim.deployed_keyless_api(target=stand_in + "/echo")
-    response = post_mcp(sim, "/weather-mcp/sub/path?x=1", headers={"Mcp-Session-Id": "abc", "MCP-Protocol-Version": "2025-06-18", "Authorization": "Bearer anything"})
+    headers = {"Mcp-Session-Id": "abc", "MCP-Protocol-Version": "2025-06-18", "Authorization": "Bearer anything"}
+    response = post_mcp(sim, "/weather-mcp/sub/path?x=1", headers=headers)
     echo = response.json()
     assert echo["method"] == "POST" and echo["path"] == "/echo/sub/path?x=1"
     headers = {k.lower(): v for k, v in echo["headers"].items()}
