@@ -244,7 +244,7 @@ def phase(record: dict[str, Any], context_path: str) -> str:
     """Which step of the MCP authorization flow a request of the client belongs to."""
     path, server = record["path"], record["server"]
     if server == "apim_gateway":
-        if path.startswith("/.well-known/oauth-protected-resource"):
+        if "/.well-known/oauth-protected-resource" in path:  # at the root (4.12) or under the API (4.10)
             return "resource metadata"
         return "401 challenge" if record["status"] == 401 else "MCP with the token"
     if "/.well-known/" in path:
