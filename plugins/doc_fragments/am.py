@@ -49,32 +49,6 @@ options:
     type: str
     default: DEFAULT
     aliases: [env]
-  validate_certs:
-    description:
-      - Verify the server's TLS certificate.
-      - Set to V(false) only for a test server; the module then warns.
-      - If not set, the environment variable E(GRAVITEE_VALIDATE_CERTS) is used, else V(true).
-    type: bool
-    default: true
-  ca_path:
-    description:
-      - PEM file of the CA certificates that sign the server's certificate, when it is not signed by a public CA.
-      - If not set, the environment variable E(GRAVITEE_CA_PATH) is used.
-    type: path
-  timeout:
-    description:
-      - Seconds to wait for each HTTP answer.
-    type: int
-    default: 30
-  retries:
-    description:
-      - How many times a request is retried, with exponential backoff, after HTTP 429, 502, 503 or 504 or a connection error.
-      - GET, PUT, PATCH and DELETE are retried; a POST only when the connection failed before the request was sent, so an object is never created twice.
-      - Each retry is reported as a warning.
-    type: int
-    default: 3
-requirements:
-  - requests
 attributes:
   action_group:
     description: Use C(group/mcpgate.gravitee.am) or C(group/mcpgate.gravitee.gravitee) in C(module_defaults) to set defaults for this module.

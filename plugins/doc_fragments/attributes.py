@@ -10,6 +10,7 @@ __metaclass__ = type
 class ModuleDocFragment(object):
     """Check mode and diff mode support, common to the modules that manage objects."""
 
+    # Modules that manage objects.
     DOCUMENTATION = r"""
 attributes:
   check_mode:
@@ -18,4 +19,15 @@ attributes:
   diff_mode:
     description: Will return details on what has changed (or possibly needs changing in check mode), when in diff mode. Secrets are masked.
     support: full
+"""
+
+    # Read-only modules: mcpgate.gravitee.attributes.info
+    INFO = r"""
+attributes:
+  check_mode:
+    description: The module only reads; it runs the same in check mode.
+    support: full
+  diff_mode:
+    description: The module changes nothing, so there is no diff.
+    support: none
 """

@@ -43,20 +43,27 @@ class ModuleError(Exception):
     """A problem with the module's input or with what it found, phrased for the user."""
 
 
+def http_argument_spec():
+    """TLS, timeout and retries options of every module (doc fragment ``mcpgate.gravitee.connection``)."""
+    return dict(
+        validate_certs=dict(type="bool", default=True, fallback=(env_fallback, ["GRAVITEE_VALIDATE_CERTS"])),
+        ca_path=dict(type="path", fallback=(env_fallback, ["GRAVITEE_CA_PATH"])),
+        timeout=dict(type="int", default=30),
+        retries=dict(type="int", default=3),
+    )
+
+
 def connection_argument_spec(product):
     """Connection options of the APIM or AM Management API, each with its environment fallback."""
     prefix = "GRAVITEE_%s_" % PRODUCTS[product]
     return dict(
+        http_argument_spec(),
         url=dict(type="str", fallback=(env_fallback, [prefix + "URL"])),
         username=dict(type="str", fallback=(env_fallback, [prefix + "USERNAME"])),
         password=dict(type="str", no_log=True, fallback=(env_fallback, [prefix + "PASSWORD"])),
         token=dict(type="str", no_log=True, fallback=(env_fallback, [prefix + "TOKEN"])),
         organization=dict(type="str", default="DEFAULT", aliases=["org"], fallback=(env_fallback, [prefix + "ORG"])),
         environment=dict(type="str", default="DEFAULT", aliases=["env"], fallback=(env_fallback, [prefix + "ENV"])),
-        validate_certs=dict(type="bool", default=True, fallback=(env_fallback, ["GRAVITEE_VALIDATE_CERTS"])),
-        ca_path=dict(type="path", fallback=(env_fallback, ["GRAVITEE_CA_PATH"])),
-        timeout=dict(type="int", default=30),
-        retries=dict(type="int", default=3),
     )
 
 

@@ -21,6 +21,8 @@ author:
   - mcpgate maintainers (@mcpgate)
 extends_documentation_fragment:
   - mcpgate.gravitee.am
+  - mcpgate.gravitee.connection
+  - mcpgate.gravitee.attributes.info
 options:
   domain:
     description:
@@ -28,13 +30,6 @@ options:
       - The task fails, saying so, when no such domain exists.
     type: str
     required: true
-attributes:
-  check_mode:
-    description: The module only reads; it runs the same in check mode.
-    support: full
-  diff_mode:
-    description: The module changes nothing, so there is no diff.
-    support: none
 """
 
 EXAMPLES = r"""

@@ -29,6 +29,7 @@ author:
   - mcpgate maintainers (@mcpgate)
 extends_documentation_fragment:
   - mcpgate.gravitee.am
+  - mcpgate.gravitee.connection
   - mcpgate.gravitee.attributes
 options:
   domain:

@@ -26,6 +26,7 @@ author:
   - mcpgate maintainers (@mcpgate)
 extends_documentation_fragment:
   - mcpgate.gravitee.apim
+  - mcpgate.gravitee.connection
   - mcpgate.gravitee.attributes
 options:
   context_path:

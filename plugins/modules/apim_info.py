@@ -24,19 +24,14 @@ author:
   - mcpgate maintainers (@mcpgate)
 extends_documentation_fragment:
   - mcpgate.gravitee.apim
+  - mcpgate.gravitee.connection
+  - mcpgate.gravitee.attributes.info
 options:
   api:
     description:
       - An API to read, by context path (a value starting with C(/)), by id, or by name.
       - When no such API exists, RV(api) is V(null) and RV(plans) is empty.
     type: str
-attributes:
-  check_mode:
-    description: The module only reads; it runs the same in check mode.
-    support: full
-  diff_mode:
-    description: The module changes nothing, so there is no diff.
-    support: none
 """
 
 EXAMPLES = r"""

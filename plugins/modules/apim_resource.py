@@ -25,6 +25,7 @@ author:
   - mcpgate maintainers (@mcpgate)
 extends_documentation_fragment:
   - mcpgate.gravitee.apim
+  - mcpgate.gravitee.connection
   - mcpgate.gravitee.attributes
 options:
   api:

@@ -21,6 +21,9 @@ description:
   - Read-only. With O(expect), the task fails with a message saying what differs.
 author:
   - mcpgate maintainers (@mcpgate)
+extends_documentation_fragment:
+  - mcpgate.gravitee.connection
+  - mcpgate.gravitee.attributes.info
 options:
   url:
     description:
@@ -39,30 +42,6 @@ options:
     description:
       - An OAuth2 access token to call the endpoint with, as an MCP client that has logged in would.
     type: str
-  validate_certs:
-    description:
-      - Verify TLS certificates. If not set, the environment variable E(GRAVITEE_VALIDATE_CERTS) is used, else V(true).
-    type: bool
-    default: true
-  ca_path:
-    description:
-      - PEM file of the CA certificates that sign the servers' certificates.
-      - If not set, the environment variable E(GRAVITEE_CA_PATH) is used.
-    type: path
-  timeout:
-    description:
-      - Seconds to wait for each HTTP answer.
-    type: int
-    default: 30
-requirements:
-  - requests
-attributes:
-  check_mode:
-    description: The module only reads; it runs the same in check mode.
-    support: full
-  diff_mode:
-    description: The module changes nothing, so there is no diff.
-    support: none
 """
 
 EXAMPLES = r"""
@@ -137,7 +116,7 @@ authenticated_status:
   type: int
 """
 
-from ansible.module_utils.basic import AnsibleModule, env_fallback
+from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.mcpgate.gravitee.plugins.module_utils.client import GraviteeClient, GraviteeError
 from ansible_collections.mcpgate.gravitee.plugins.module_utils.mcp import (
@@ -147,7 +126,7 @@ from ansible_collections.mcpgate.gravitee.plugins.module_utils.mcp import (
     parse_challenge,
     protected_resource_metadata_urls,
 )
-from ansible_collections.mcpgate.gravitee.plugins.module_utils.module import ModuleError, server_root
+from ansible_collections.mcpgate.gravitee.plugins.module_utils.module import ModuleError, http_argument_spec, server_root
 
 
 def probe_unauthenticated(probe, result):
@@ -218,12 +197,10 @@ def check_expectation(expect, result):
 def main():
     module = AnsibleModule(
         argument_spec=dict(
+            http_argument_spec(),
             url=dict(type="str", required=True),
             expect=dict(type="str", choices=["open", "protected"]),
             token=dict(type="str", no_log=True),
-            validate_certs=dict(type="bool", default=True, fallback=(env_fallback, ["GRAVITEE_VALIDATE_CERTS"])),
-            ca_path=dict(type="path", fallback=(env_fallback, ["GRAVITEE_CA_PATH"])),
-            timeout=dict(type="int", default=30),
         ),
         supports_check_mode=True,
     )
@@ -232,7 +209,8 @@ def main():
     try:
         server_root(params["url"], option="url")
         client = GraviteeClient(
-            "", validate_certs=params["validate_certs"], ca_path=params["ca_path"], timeout=params["timeout"], retries=1
+            "", validate_certs=params["validate_certs"], ca_path=params["ca_path"], timeout=params["timeout"],
+            retries=params["retries"],
         )
         probe = McpProbe(client, params["url"].rstrip("/"))
         probe_unauthenticated(probe, result)
