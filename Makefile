@@ -53,7 +53,7 @@ SANITY_ARGS ?=
 
 MOLECULE_SCENARIOS := $(wildcard extensions/molecule/*/molecule.yml)
 
-.PHONY: help venv lint sanity sanity-run unit integration molecule test sim demo clean
+.PHONY: help venv lint sanity sanity-run unit integration molecule test sim demo docs clean
 
 help:
 	@echo 'Targets:'
@@ -66,6 +66,7 @@ help:
 	@echo '  test         venv, lint, sanity, unit, integration, molecule (what CI runs)'
 	@echo '  sim          run the Gravitee simulator in the foreground'
 	@echo '  demo         the role against the simulator, then a real MCP client (DEMO_ARGS=--free-ports)'
+	@echo '  docs         regenerate docs/collection/ (antsibull-docs) and CHANGELOG.md (antsibull-changelog)'
 	@echo '  clean        remove .venv, caches and test output'
 
 venv: $(VENV_STAMP)
@@ -139,6 +140,12 @@ DEMO_ARGS ?=
 
 demo: venv
 	'$(VENV_BIN)/python' -m tests.demo.run_demo $(DEMO_ARGS)
+
+# Generated documentation (tests/tools/render_docs.py): the module and role pages in docs/collection/
+# and CHANGELOG.md (the pending fragments as the version in galaxy.yml until it is released). The
+# integration tests (tests/integration/test_docs.py) fail while either differs from its sources.
+docs: venv
+	'$(VENV_BIN)/python' -m tests.tools.render_docs
 
 clean:
 	rm -rf '$(VENV)' '$(CACHE_DIR)' '$(WORK_TMP)' tests/output .ansible .pytest_cache
