@@ -207,8 +207,10 @@ class GraviteeModule(object):
         if not params["url"]:
             raise ModuleError("url is required: set the url option or the %sURL environment variable" % prefix)
         root = server_root(params["url"])
-        has_basic = params["username"] is not None and params["password"] is not None
-        if not params["token"] and not has_basic:
+        # An empty value counts as unset: AWX injects an empty string for a credential field left blank.
+        token = params["token"] or None
+        username, password = params["username"] or None, params["password"] or None
+        if not token and not (username and password):
             raise ModuleError(
                 "no %s credentials: set token (or %sTOKEN), or username and password (or %sUSERNAME and %sPASSWORD)"
                 % (name, prefix, prefix, prefix)
@@ -218,14 +220,14 @@ class GraviteeModule(object):
             _silence_insecure_request_warning()
         return GraviteeClient(
             root,
-            username=params["username"],
-            password=params["password"],
-            token=params["token"],
+            username=username,
+            password=password,
+            token=token,
             validate_certs=params["validate_certs"],
             ca_path=params["ca_path"],
             timeout=params["timeout"],
             retries=params["retries"],
-            token_exchange_path="/management/auth/token" if self.product == "am" and not params["token"] else None,
+            token_exchange_path="/management/auth/token" if self.product == "am" and not token else None,
             on_retry=self.warn,
         )
 

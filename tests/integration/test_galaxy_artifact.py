@@ -33,7 +33,7 @@ from tests.integration.ecosystem_support import (
 
 # Top-level entries of the artifact: the collection and what documents it.
 ALLOWED_TOP_LEVEL = {
-    "MANIFEST.json", "FILES.json", "README.md", "CHANGELOG.md", "requirements.txt",
+    "MANIFEST.json", "FILES.json", "README.md", "CHANGELOG.md", "COPYING", "requirements.txt",
     "changelogs", "docs", "extensions", "meta", "playbooks", "plugins", "roles",
 }
 # Development files that must never ship.
@@ -43,7 +43,7 @@ FORBIDDEN = [
     "*.tar.gz", "changelogs/fragments/*", "changelogs/.plugin-cache.yaml", "playbooks/vars/demo.yml",
 ]
 MUST_SHIP = [
-    "README.md", "CHANGELOG.md", "requirements.txt", "meta/runtime.yml", "meta/execution-environment.yml",
+    "README.md", "CHANGELOG.md", "COPYING", "requirements.txt", "meta/runtime.yml", "meta/execution-environment.yml",
     "changelogs/changelog.yaml", "playbooks/secure_mcp.yml", "playbooks/vars/example.yml",
     "playbooks/examples/module_defaults.yml", "roles/secure_mcp/meta/argument_specs.yml",
     "extensions/awx/credential_types/gravitee_apim.yml", "extensions/awx/credential_types/gravitee_am.yml",

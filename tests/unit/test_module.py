@@ -128,6 +128,15 @@ def test_missing_credentials_say_which_variables_to_set(capsys):
     assert "GRAVITEE_APIM_TOKEN" in result["msg"] and "GRAVITEE_APIM_PASSWORD" in result["msg"]
 
 
+def test_empty_credentials_count_as_unset(capsys, monkeypatch):
+    # AWX injects an empty string for a credential field left blank.
+    monkeypatch.setenv("GRAVITEE_APIM_USERNAME", "")
+    monkeypatch.setenv("GRAVITEE_APIM_PASSWORD", "")
+    monkeypatch.setenv("GRAVITEE_APIM_TOKEN", "")
+    result = run_to_exit({"url": "https://apim.example.com"}, lambda m: m.client, capsys)
+    assert result["failed"] is True and "no APIM credentials" in result["msg"]
+
+
 def test_missing_url_says_which_variable_to_set(capsys):
     result = run_to_exit({"token": "t"}, lambda m: m.client, capsys, product="am")
     assert "GRAVITEE_AM_URL" in result["msg"]
