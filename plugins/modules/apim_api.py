@@ -332,10 +332,11 @@ def start(module, apim, api, plan_checked):
     before = copy.deepcopy(api)
     module.changed = True
     if not module.check_mode:
-        if deploy:
+        # The first _start of an API (never deployed: no deployedAt) also deploys it (facts section 6); later
+        # ones start the last deployed definition, so pending changes need a deployment first.
+        if deploy and not (run and not api.get("deployedAt")):
             apim.deploy_api(api["id"])
         if run:
-            # The first _start of an API also deploys it; later ones start the last deployed definition.
             apim.start_api(api["id"])
     api = dict(api, state="STARTED", deploymentState="DEPLOYED")
     module.record_diff(before, api)

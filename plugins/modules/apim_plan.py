@@ -101,7 +101,8 @@ options:
         task fails before any change and says to close it first.
       - V(deprecated) deprecates a published plan; new subscriptions are refused, existing ones keep working.
       - V(closed) closes the plan (and its subscriptions). Closing is final. A plan that does not exist is left so.
-      - V(absent) closes the plan if it is published or deprecated, then deletes it.
+      - V(absent) closes the plan if it is published or deprecated, then deletes it; a keyless plan, which has no
+        subscriptions, is deleted without closing it first.
       - With V(closed) and V(absent), an API that does not exist has no such plan, and the task changes nothing.
     type: str
     choices: [present, published, deprecated, closed, absent]
@@ -348,8 +349,9 @@ def move(module, apim, api, plan, state):
 
 def remove(apim, api, plan):
     # Close first (which closes its subscriptions): a published or deprecated plan with subscriptions can not be
-    # deleted. A plan in STAGING never had any and is deleted as it is.
-    if plan.get("status") not in ("CLOSED", "STAGING"):
+    # deleted. A plan in STAGING never had any and is deleted as it is, and so is a keyless plan, which has no
+    # subscriptions (facts section 4.2: STAGING, CLOSED and keyless plans can be deleted).
+    if plan.get("status") not in ("CLOSED", "STAGING") and plan_security_type(plan) != "KEY_LESS":
         apim.plan_action(api["id"], plan["id"], "close")
     apim.delete_plan(api["id"], plan["id"])
 
@@ -358,8 +360,11 @@ def finish(module, apim, api, before, plan):
     if not module.changed:
         needs_redeploy = api.get("deploymentState") == "NEED_REDEPLOY"
     elif not module.check_mode:
-        # What the server now says: which plan changes put an API out of sync is the server's business.
-        needs_redeploy = apim.get_api(api["id"], refresh=True).get("deploymentState") == "NEED_REDEPLOY"
+        # A plan that left STAGING, or was closed, deleted or re-secured, puts the API out of sync for sure
+        # (needRedeployAt); for anything else, what the server now says (one GET).
+        needs_redeploy = redeploy_predicted(before, plan) or (
+            apim.get_api(api["id"], refresh=True).get("deploymentState") == "NEED_REDEPLOY"
+        )
     else:
         needs_redeploy = api.get("deploymentState") == "NEED_REDEPLOY" or redeploy_predicted(before, plan)
     result = dict(needs_redeploy=needs_redeploy)

@@ -124,7 +124,8 @@ def test_create_rerun_update_deploy_stop_and_delete(sim):
     check = started["start in check mode"]
     assert check.changed and check.writes == [] and check["state"] == "STARTED"
     start = started["start"]
-    assert [shape(w) for w in start.writes] == ["POST /apis/{id}/deployments", "POST /apis/{id}/_start"]
+    # Its first start deploys it too (facts section 6): no separate deployment.
+    assert [shape(w) for w in start.writes] == ["POST /apis/{id}/_start"]
     assert (start["state"], start["deployment_state"]) == ("STARTED", "DEPLOYED")
     assert not started["start again"].changed and started["start again"].calls == ["POST /apis/_search"]
     # A new name needs no deployment (not a @DeploymentRequired field); a new target does.
