@@ -30,6 +30,19 @@ options:
       - The task fails, saying so, when no such domain exists.
     type: str
     required: true
+  client_id:
+    description:
+      - Look up the MCP server with this client id only, instead of reading every MCP server of the domain.
+      - On AM 4.11 and later the server narrows the list itself (C(q)); AM 4.10 ignores C(q) and returns the plain
+        list, which is read until the MCP server is found.
+      - With O(resource_identifier), RV(mcp_servers) holds that MCP server alone when it already has the
+        identifier (identifiers are unique in a domain, so no other MCP server holds it); otherwise every MCP
+        server of the domain, since AM has no lookup by resource identifier.
+    type: str
+  resource_identifier:
+    description:
+      - The resource identifier the MCP server with O(client_id) should have; see O(client_id).
+    type: str
 """
 
 EXAMPLES = r"""
@@ -72,7 +85,9 @@ mcp_servers_supported:
   returned: always
   type: bool
 mcp_servers:
-  description: The MCP servers of the domain (id, name, clientId, resourceIdentifiers, features).
+  description:
+    - The MCP servers of the domain (id, name, clientId, resourceIdentifiers, features).
+    - With O(client_id), only what answers the question, see O(client_id).
   returned: always
   type: list
   elements: dict
@@ -90,7 +105,7 @@ def run(module):
     if not full:  # a search result holds only the basic fields
         domain = am.get_domain(domain["id"]) or domain
     try:
-        servers, dummy_complete = am.list_mcp_servers(domain["id"])
+        servers = mcp_servers(am, domain["id"], params["client_id"], params["resource_identifier"])
         supported = True
     except GraviteeError as exc:
         # Before AM 4.10 the protected-resources path does not exist.
@@ -100,8 +115,25 @@ def run(module):
     module.exit(domain=module.present(domain), mcp_servers_supported=supported, mcp_servers=module.present(servers))
 
 
+def mcp_servers(am, domain_id, client_id, identifier):
+    """Every MCP server of the domain, or, with ``client_id``, the fewest that answer who holds what."""
+    if not client_id:
+        return am.list_mcp_servers(domain_id)[0]
+    servers, complete = am.list_mcp_servers(domain_id, q=client_id, stop=lambda server: server.get("clientId") == client_id)
+    mine = next((server for server in servers if server.get("clientId") == client_id), None)
+    if mine is not None and identifier is not None:
+        held = [(item or "").strip().lower() for item in mine.get("resourceIdentifiers") or []]
+        if identifier.strip().lower() in held:
+            return [mine]
+    if complete and servers and any(client_id not in (s.get("clientId"), s.get("name")) for s in servers):
+        return servers  # AM 4.10 ignored q: this is already every MCP server of the domain
+    return am.list_mcp_servers(domain_id)[0]
+
+
 def main():
-    module = GraviteeModule("am", dict(domain=dict(type="str", required=True)))
+    module = GraviteeModule(
+        "am", dict(domain=dict(type="str", required=True), client_id=dict(type="str"), resource_identifier=dict(type="str"))
+    )
     module.run(run)
 
 

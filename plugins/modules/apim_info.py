@@ -110,7 +110,9 @@ def run(module):
     if module.params["api"]:
         api = apim.find_api(module.params["api"])
         if api is not None:
-            result["api"] = module.present(apim.get_api(api["id"]))
+            # A search result that carries the resources and the deployment state is the API already: no GET.
+            full = api if "resources" in api and api.get("deploymentState") else apim.get_api(api["id"])
+            result["api"] = module.present(full)
             result["plans"] = [module.present(plan) for plan in apim.list_plans(api["id"])]
     module.exit(**result)
 
