@@ -164,6 +164,10 @@ class GraviteeClient:
     ):
         if not HAS_REQUESTS:
             raise GraviteeError("the Python library 'requests' is required on the host running the module")
+        if timeout is None or timeout <= 0:
+            raise GraviteeError("timeout must be a number of seconds greater than 0, got %r" % (timeout,))
+        if retries is None or retries < 0:
+            raise GraviteeError("retries must be 0 or more, got %r" % (retries,))
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self.username = username

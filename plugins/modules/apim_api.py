@@ -218,7 +218,8 @@ def argument_spec():
 
 def run(module):
     params, state = module.params, module.params["state"]
-    path = check_context_path(params["context_path"]) if params["context_path"] else None
+    # An empty context_path is an error, not an absent option (it would search for every API).
+    path = check_context_path(params["context_path"]) if params["context_path"] is not None else None
     target = check_url(params["mcp_server_url"], "mcp_server_url", query=True) if params["mcp_server_url"] else None
     gateway_url = check_url(params["gateway_url"], "gateway_url") if params["gateway_url"] else None
     fields = dict(
