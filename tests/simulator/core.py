@@ -58,7 +58,8 @@ class Fault:
     ``kind``: ``status`` (answer ``status`` with ``body``), ``delay`` (sleep ``delay`` seconds, then
     serve normally), ``drop`` (close the connection without an answer).  With ``after=True`` the
     request is served first (its effect happens) and only the answer is replaced or dropped: the
-    "write applied, response lost" case.
+    "write applied, response lost" case.  ``skip``: let that many matching requests through first (to
+    fail the second POST of the same shape, for example).
     """
 
     kind: str
@@ -70,6 +71,7 @@ class Fault:
     body: Any = None
     delay: float = 0.0
     after: bool = False
+    skip: int = 0
     hits: int = 0
 
     def matches(self, server: str, method: str, path: str) -> bool:
@@ -115,6 +117,9 @@ class Simulator:
     def take_fault(self, server: str, method: str, path: str) -> Fault | None:
         for fault in self.faults:
             if fault.matches(server, method, path):
+                if fault.skip > 0:
+                    fault.skip -= 1
+                    continue
                 fault.count -= 1
                 fault.hits += 1
                 return fault
