@@ -66,6 +66,7 @@ help:
 	@echo '  test         venv, lint, sanity, unit, integration, molecule (what CI runs)'
 	@echo '  sim          run the Gravitee simulator in the foreground'
 	@echo '  demo         the role against the simulator, then a real MCP client (DEMO_ARGS=--free-ports)'
+	@echo '  bench        the role against the simulator: requests and time vs the floor and a uri baseline (not in test)'
 	@echo '  docs         regenerate docs/collection/ (antsibull-docs) and CHANGELOG.md (antsibull-changelog)'
 	@echo '  clean        remove .venv, caches and test output'
 
@@ -146,6 +147,15 @@ demo: venv
 # integration tests (tests/integration/test_docs.py) fail while either differs from its sources.
 docs: venv
 	'$(VENV_BIN)/python' -m tests.tools.render_docs
+
+# Performance (tests/bench/run_bench.py, ~8 minutes, not part of `make test`): the role's first converge and
+# no-op run, 1/10/50 MCP servers, the request floor, Ansible's own cost and a hand-written uri baseline,
+# against the simulator on free ports. Prints a table; writes tests/bench/results.json.
+BENCH_ARGS ?=
+
+.PHONY: bench
+bench: venv
+	PATH="$(VENV_PATH)" '$(VENV_BIN)/python' -m tests.bench.run_bench $(BENCH_ARGS)
 
 clean:
 	rm -rf '$(VENV)' '$(CACHE_DIR)' '$(WORK_TMP)' tests/output .ansible .pytest_cache
