@@ -62,8 +62,10 @@ help:
 	@echo '  sanity       ansible-test sanity --venv on a copy under $(SANITY_COLLECTION)'
 	@echo '  unit         pytest tests/unit'
 	@echo '  integration  pytest tests/integration'
+	@echo '  reliability-tests  tests/reliability: chosen faults, retries, concurrency, secrets, TLS, bad input (in test)'
+	@echo '  reliability  the same with the full fault matrix (every write x every kind), then docs/reliability.md'
 	@echo '  molecule     molecule test in extensions/ (skipped while no scenario exists)'
-	@echo '  test         venv, lint, sanity, unit, integration, molecule (what CI runs)'
+	@echo '  test         venv, lint, sanity, unit, integration, reliability-tests, molecule (what CI runs)'
 	@echo '  sim          run the Gravitee simulator in the foreground'
 	@echo '  demo         the role against the simulator, then a real MCP client (DEMO_ARGS=--free-ports)'
 	@echo '  bench        the role against the simulator: requests and time vs the floor and a uri baseline (not in test)'
@@ -111,6 +113,24 @@ unit: venv
 integration: venv
 	PATH="$(VENV_PATH)" '$(VENV_BIN)/pytest' -n 2 tests/integration
 
+# Reliability and security (tests/reliability, profile 4.12). In `make test`: chosen fault cases (every kind, every
+# method, both servers), retries, concurrency, secrets, TLS and bad input; `make reliability` runs every fault kind
+# on every write of the role and renders the records as docs/reliability.md.
+RELIABILITY_RESULTS := $(WORK_TMP)/reliability
+
+.PHONY: reliability-tests reliability
+reliability-tests: venv
+	rm -rf '$(RELIABILITY_RESULTS)-ci'
+	PATH="$(VENV_PATH)" MCPGATE_RELIABILITY_RESULTS='$(RELIABILITY_RESULTS)-ci' '$(VENV_BIN)/pytest' -n 2 tests/reliability
+	'$(VENV_BIN)/python' -m tests.reliability.render '$(RELIABILITY_RESULTS)-ci' '$(RELIABILITY_RESULTS)-ci/reliability.md' 'make test subset'
+
+# The report is written even when a test fails (its failures are listed in it); the target then fails.
+reliability: venv
+	rm -rf '$(RELIABILITY_RESULTS)'
+	PATH="$(VENV_PATH)" MCPGATE_RELIABILITY=full MCPGATE_RELIABILITY_RESULTS='$(RELIABILITY_RESULTS)' '$(VENV_BIN)/pytest' -n 2 tests/reliability \
+		|| { '$(VENV_BIN)/python' -m tests.reliability.render '$(RELIABILITY_RESULTS)' docs/reliability.md; exit 1; }
+	'$(VENV_BIN)/python' -m tests.reliability.render '$(RELIABILITY_RESULTS)' docs/reliability.md
+
 # The role's molecule scenario(s) (DESIGN.md section 6), against the simulator on free ports. The
 # collection resolves as mcpgate.gravitee through the same symlink as for lint; molecule's working
 # files (the simulator's pid, log and ports) live under $(WORK_TMP)/molecule, one folder per clone,
@@ -128,7 +148,7 @@ else
 		flock --verbose '$(CACHE_DIR)/molecule.lock' '$(VENV_BIN)/molecule' test --all
 endif
 
-test: venv lint sanity unit integration molecule
+test: venv lint sanity unit integration reliability-tests molecule
 
 sim: venv
 	'$(VENV_BIN)/python' -m tests.simulator

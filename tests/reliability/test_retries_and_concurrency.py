@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.reliability.support import apim, failures, first_failure, no_traceback, run_role, snapshot, unauthenticated_status
+from tests.reliability.support import FULL, apim, failures, first_failure, no_traceback, run_role, snapshot, unauthenticated_status
 from tests.simulator.mcp_client import run_mcp_client
 
 APIS = r"/management/v2/organizations/DEFAULT/environments/DEFAULT/apis"
@@ -38,7 +38,7 @@ def test_transient_errors_on_reads_and_idempotent_writes_are_retried_and_the_run
     record["survived"] = record["injected"]
 
 
-@pytest.mark.parametrize("race", ["as-it-comes", "both-search-first"])
+@pytest.mark.parametrize("race", ["as-it-comes", "both-search-first"] if FULL else ["both-search-first"])
 def test_two_runs_for_the_same_mcp_server_at_once_end_with_one_of_each(sim, clean_run, record, race):
     record.update(category="concurrency", runs=2, same_server=True, race=race)
     if race == "both-search-first":
@@ -64,8 +64,9 @@ def test_two_runs_for_the_same_mcp_server_at_once_end_with_one_of_each(sim, clea
     assert run_mcp_client(sim.urls["apim_gateway"] + "/weather-mcp", "demo", "demo-password")["tools"]
 
 
-def test_ten_runs_for_ten_mcp_servers_at_once_all_succeed(sim, record):
-    paths = [f"/team-{n}-mcp" for n in range(10)]
+def test_many_runs_for_different_mcp_servers_at_once_all_succeed(sim, record):
+    # Ten under make reliability; five in make test (time budget: ten role runs on two cores take ~100 s).
+    paths = [f"/team-{n}-mcp" for n in range(10 if FULL else 5)]
     record.update(category="concurrency", runs=len(paths), same_server=False)
     with ThreadPoolExecutor(len(paths)) as pool:
         runs = list(pool.map(lambda path: run_role(sim, context_path=path), paths))
@@ -76,4 +77,4 @@ def test_ten_runs_for_ten_mcp_servers_at_once_all_succeed(sim, record):
     assert all(len(api["plans"]) == 1 and len(api["resources"]) == 1 for api in state["apim_apis"])
     assert sorted(s[1] for s in state["am_mcp_servers"]) == sorted("mcp-" + p.strip("/") for p in paths)
     assert all(unauthenticated_status(sim, path) == 401 for path in paths)
-    assert len(apim(sim, "/apis/_search", method="POST", json={"query": ""}, params={"perPage": 100})["data"]) == 10
+    assert len(apim(sim, "/apis/_search", method="POST", json={"query": ""}, params={"perPage": 100})["data"]) == len(paths)
