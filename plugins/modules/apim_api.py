@@ -92,6 +92,15 @@ options:
     type: str
     choices: [present, started, stopped, absent]
     default: present
+  force_deploy:
+    description:
+      - With O(state=started), deploy even when the server reports the API in sync.
+      - For a change the server may not count as one that needs a deployment, such as deleting a plan the gateway
+        still runs (M(mcpgate.gravitee.apim_plan) returns RV(mcpgate.gravitee.apim_plan#module:needs_redeploy)).
+        Set it from that change (for example V("{{ keyless_removal is changed }}")) so that a second run deploys
+        nothing.
+    type: bool
+    default: false
 notes:
   - APIM stores a context path with a trailing slash; C(/weather-mcp) and C(/weather-mcp/) are the same path here.
   - Labels can not be given when an API is created; when O(labels) is set they are added by an update right after.
@@ -213,6 +222,7 @@ def argument_spec():
         tags=dict(type="list", elements="str"),
         gateway_url=dict(type="str"),
         state=dict(type="str", default="present", choices=["present", "started", "stopped", "absent"]),
+        force_deploy=dict(type="bool", default=False),
     )
 
 
@@ -325,7 +335,8 @@ def require_deployable(apim, api):
 
 def start(module, apim, api, plan_checked):
     """Deploy pending changes and start the API: what the Console's "Deploy API" and "Start" do (facts §6)."""
-    deploy, run = api.get("deploymentState") == "NEED_REDEPLOY", api.get("state") != "STARTED"
+    deploy = api.get("deploymentState") == "NEED_REDEPLOY" or module.params["force_deploy"]
+    run = api.get("state") != "STARTED"
     if not (deploy or run):
         return api
     if not plan_checked:

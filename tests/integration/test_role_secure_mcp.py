@@ -201,3 +201,23 @@ def test_an_identifier_held_by_another_mcp_server_is_refused_before_any_write(si
         failed_tasks(run)
     )
     assert sim.writes() == []
+
+
+def test_a_keyless_plan_published_after_securing_is_removed_and_the_gateway_closed_again(sim):
+    """Someone publishes and deploys the keyless test plan on the secured API: the API is open again."""
+    assert run_role(sim).rc == 0
+    api = the_api(sim)
+    plan = apim(
+        sim, f"/apis/{api['id']}/plans", method="POST",
+        json={"definitionVersion": "V4", "name": "Keyless test", "mode": "STANDARD", "validation": "AUTO",
+              "security": {"type": "KEY_LESS"}, "flows": []},
+    )
+    apim(sim, f"/apis/{api['id']}/plans/{plan['id']}/_publish", method="POST")
+    apim(sim, f"/apis/{api['id']}/deployments", method="POST", json={"deploymentLabel": "by hand"})
+    opened = requests.post(sim.urls["apim_gateway"] + CONTEXT_PATH, json=INITIALIZE, headers=MCP_HEADERS, timeout=10)
+    assert opened.status_code == 200  # keyless lets an unauthenticated client in
+
+    run = run_role(sim)
+    assert run.rc == 0, failed_tasks(run)
+    assert "mcpgate.gravitee.secure_mcp : OAuth2 plan | Close and delete the keyless test plan" in changed_tasks(run)
+    assert_secured(sim)  # deleted and deployed: the gateway no longer runs the keyless plan
