@@ -33,7 +33,7 @@ import yaml
 
 from tests.simulator.core import PROFILES, SERVERS
 from tests.simulator.harness import free_ports
-from tests.simulator.mcp_client import run_mcp_client
+from tests.simulator.mcp_client import INITIALIZE, MCP_HEADERS, run_mcp_client
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PLAYBOOK = "playbooks/secure_mcp.yml"
@@ -50,13 +50,6 @@ CONNECTION_CREDENTIALS = {
     "GRAVITEE_AM_PASSWORD": "adminadmin",
 }
 TOOL, TOOL_ARGUMENTS = "get_weather", {"city": "Paris"}
-INITIALIZE = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "curl", "version": "1"}},
-}
-MCP_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
 READY_TIMEOUT = 30
 PLAYBOOK_TIMEOUT = 600
 

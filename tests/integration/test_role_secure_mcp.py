@@ -8,64 +8,11 @@ from __future__ import annotations
 
 import requests
 
-from tests.integration.ansible_run import PlaybookRun, run_tasks
-from tests.simulator.mcp_client import run_mcp_client
+from tests.integration.role_support import am, apim, changed, failures, run_role
+from tests.simulator.mcp_client import INITIALIZE, MCP_HEADERS, run_mcp_client
 
 CONTEXT_PATH = "/weather-mcp"
 CLIENT_ID = "mcp-weather-mcp"
-APIM_ENV = "/management/v2/organizations/DEFAULT/environments/DEFAULT"
-AM_DOMAINS = "/management/organizations/DEFAULT/environments/DEFAULT/domains"
-INITIALIZE = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "test", "version": "1"}},
-}
-MCP_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
-
-
-def role_vars(sim, **overrides):
-    return {
-        "secure_mcp_context_path": CONTEXT_PATH,
-        "secure_mcp_server_url": sim.urls["mcp"] + "/mcp",
-        "secure_mcp_apim_gateway_url": sim.urls["apim_gateway"],
-        "secure_mcp_am_gateway_url": sim.urls["am_gateway"],
-        "secure_mcp_am_domain": "mcp",
-        "secure_mcp_probe_delay": 1,
-        "secure_mcp_probe_retries": 2,
-        **overrides,
-    }
-
-
-def run_role(sim, check=False, verbosity=0, **overrides) -> PlaybookRun:
-    tasks = [{"name": "secure_mcp", "ansible.builtin.include_role": {"name": "mcpgate.gravitee.secure_mcp"}}]
-    return run_tasks(sim, tasks, check=check, verbosity=verbosity, extra_vars=role_vars(sim, **overrides))
-
-
-def changed_tasks(run: PlaybookRun) -> list[str]:
-    return [r.task for r in run.results if r.changed]
-
-
-def failed_tasks(run: PlaybookRun) -> list[str]:
-    return [f"{r.task}: {r.msg}" for r in run.results if r.failed]
-
-
-def apim(sim, path, method="GET", **kwargs):
-    response = requests.request(method, sim.urls["apim"] + APIM_ENV + path, auth=("admin", "admin"), timeout=10, **kwargs)
-    response.raise_for_status()
-    return response.json() if response.content else None
-
-
-def am_token(sim) -> str:
-    response = requests.post(sim.urls["am"] + "/management/auth/token", auth=("admin", "adminadmin"), timeout=10)
-    return response.json()["access_token"]
-
-
-def am(sim, path, method="GET", **kwargs):
-    headers = {"Authorization": f"Bearer {am_token(sim)}"}
-    response = requests.request(method, sim.urls["am"] + AM_DOMAINS + path, headers=headers, timeout=10, **kwargs)
-    response.raise_for_status()
-    return response.json() if response.content else None
 
 
 def the_api(sim):
@@ -88,7 +35,7 @@ def assert_secured(sim):
 
 def test_converges_then_changes_nothing_predicts_nothing_and_lets_a_real_client_in(sim):
     first = run_role(sim, verbosity=3)
-    assert first.rc == 0, failed_tasks(first) or first.stdout[-2000:]
+    assert first.rc == 0, failures(first) or first.stdout[-2000:]
     assert "mcpgate.gravitee.secure_mcp : Proxy API | The gateway proxies the MCP server (keyless test)" in [
         r.task for r in first.results if r.status == "ok"
     ]
@@ -106,15 +53,15 @@ def test_converges_then_changes_nothing_predicts_nothing_and_lets_a_real_client_
 
     sim.clear_requests()
     second = run_role(sim)
-    assert second.rc == 0, failed_tasks(second)
-    assert changed_tasks(second) == []
+    assert second.rc == 0, failures(second)
+    assert changed(second) == []
     assert sim.writes() == []
     assert_secured(sim)
 
     sim.clear_requests()
     check = run_role(sim, check=True)
-    assert check.rc == 0, failed_tasks(check)
-    assert changed_tasks(check) == [] and sim.writes() == []
+    assert check.rc == 0, failures(check)
+    assert changed(check) == [] and sim.writes() == []
 
     # What VS Code does: 401, discovery, Dynamic Client Registration, PKCE, login; then a tool call.
     outcome = run_mcp_client(sim.urls["apim_gateway"] + CONTEXT_PATH, "demo", "demo-password")
@@ -123,18 +70,18 @@ def test_converges_then_changes_nothing_predicts_nothing_and_lets_a_real_client_
 
 def test_check_mode_on_a_fresh_install_writes_nothing_and_predicts_the_changes(sim):
     run = run_role(sim, check=True)
-    assert run.rc == 0, failed_tasks(run)
+    assert run.rc == 0, failures(run)
     assert sim.writes() == []
-    assert "mcpgate.gravitee.secure_mcp : Proxy API | Create the MCP proxy API pointing at the MCP server" in changed_tasks(run)
+    assert "mcpgate.gravitee.secure_mcp : Proxy API | Create the MCP proxy API pointing at the MCP server" in changed(run)
     assert "mcpgate.gravitee.secure_mcp : AM MCP server | Register the MCP server, identified by the API's gateway URL" in (
-        changed_tasks(run)
+        changed(run)
     )
     assert apim(sim, "/apis/_search", method="POST", json={"query": CONTEXT_PATH})["data"] == []
 
 
 def test_dcr_off_and_user_registration_on(sim):
     run = run_role(sim, secure_mcp_dcr_enabled=False, secure_mcp_user_registration=True)
-    assert run.rc == 0, failed_tasks(run)
+    assert run.rc == 0, failures(run)
     domain = am(sim, "/_hrid/mcp")
     assert domain["oidc"]["clientRegistrationSettings"]["isDynamicClientRegistrationEnabled"] is False
     assert domain["loginSettings"]["registerEnabled"] is True
@@ -144,7 +91,7 @@ def test_dcr_off_and_user_registration_on(sim):
 def test_a_given_secret_is_used_and_never_printed(sim):
     given_secret = "Given-Client-Secret-7c41e0b2"
     run = run_role(sim, verbosity=3, secure_mcp_client_secret=given_secret)
-    assert run.rc == 0, failed_tasks(run)
+    assert run.rc == 0, failures(run)
     assert given_secret not in run.stdout + run.stderr
     assert_secured(sim)
     # The gateway introspects with the given secret: a real client gets in.
@@ -166,7 +113,7 @@ def test_an_mcp_server_whose_secret_was_lost_is_recreated(sim):
         },
     )
     run = run_role(sim)
-    assert run.rc == 0, failed_tasks(run)
+    assert run.rc == 0, failures(run)
     assert_secured(sim)
     assert run_mcp_client(sim.urls["apim_gateway"] + CONTEXT_PATH, "demo", "demo-password")["tools"]
 
@@ -174,11 +121,11 @@ def test_an_mcp_server_whose_secret_was_lost_is_recreated(sim):
 def test_bad_input_fails_in_preflight_before_any_write(sim):
     run = run_role(sim, secure_mcp_context_path="/Weather-MCP")
     assert run.rc != 0
-    assert any("capitals" in failure for failure in failed_tasks(run)), failed_tasks(run)
+    assert any("capitals" in failure for failure in failures(run)), failures(run)
     run = run_role(sim, secure_mcp_am_domain="no-such-domain")
-    assert any("no AM domain named 'no-such-domain'" in failure for failure in failed_tasks(run)), failed_tasks(run)
+    assert any("no AM domain named 'no-such-domain'" in failure for failure in failures(run)), failures(run)
     run = run_role(sim, secure_mcp_server_url="not a url")
-    assert any("must be http(s) URLs" in failure for failure in failed_tasks(run)), failed_tasks(run)
+    assert any("must be http(s) URLs" in failure for failure in failures(run)), failures(run)
     assert sim.writes() == []
 
 
@@ -197,8 +144,8 @@ def test_an_identifier_held_by_another_mcp_server_is_refused_before_any_write(si
     )
     sim.clear_requests()
     run = run_role(sim)
-    assert any("client id someone-else already has the resource identifier" in f for f in failed_tasks(run)), (
-        failed_tasks(run)
+    assert any("client id someone-else already has the resource identifier" in f for f in failures(run)), (
+        failures(run)
     )
     assert sim.writes() == []
 
@@ -218,6 +165,6 @@ def test_a_keyless_plan_published_after_securing_is_removed_and_the_gateway_clos
     assert opened.status_code == 200  # keyless lets an unauthenticated client in
 
     run = run_role(sim)
-    assert run.rc == 0, failed_tasks(run)
-    assert "mcpgate.gravitee.secure_mcp : OAuth2 plan | Close and delete the keyless test plan" in changed_tasks(run)
+    assert run.rc == 0, failures(run)
+    assert "mcpgate.gravitee.secure_mcp : OAuth2 plan | Close and delete the keyless test plan" in changed(run)
     assert_secured(sim)  # deleted and deployed: the gateway no longer runs the keyless plan

@@ -12,7 +12,8 @@ import re
 
 import pytest
 
-from tests.reliability.support import RESULTS_DIR, failures, run_role, snapshot
+from tests.integration.role_support import failures, run_role
+from tests.reliability.support import RESULTS_DIR, snapshot
 from tests.simulator.harness import start_simulator
 
 

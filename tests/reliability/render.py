@@ -15,10 +15,31 @@ def load(folder: Path) -> list[dict]:
     return [json.loads(path.read_text()) for path in sorted(folder.glob("*.json"))]
 
 
+def total(rows: list[dict], key: str, passed_only: bool = False) -> int:
+    return sum(r.get(key, 0) for r in rows if r["passed"] or not passed_only)
+
+
 def render(records: list[dict], scope: str) -> str:
-    by = lambda category: [r for r in records if r.get("category") == category]  # noqa: E731
+    def by(category: str) -> list[dict]:
+        return [r for r in records if r.get("category") == category]
+
     faults, retries, concurrency, secrets, tls, bad = (by(c) for c in ("faults", "retries", "concurrency", "secrets", "tls", "bad-input"))
     survived = [r for r in faults if r["passed"]]
+    rows = [
+        ("faults injected, one per run, each on one write of the role (run fails cleanly, nothing left open, "
+         "a rerun converges to a clean run's state)", len(faults), len(survived)),
+        ("transient errors injected on reads and idempotent writes, cured by retries (one run)",
+         total(retries, "injected"), total(retries, "survived", passed_only=True)),
+        ("concurrent runs of the role (same MCP server twice, twice; ten MCP servers at once)",
+         total(concurrency, "runs"), total(concurrency, "runs", passed_only=True)),
+        ("secrets searched for after runs at -vvv with --diff",
+         total(secrets, "secrets_checked"), total(secrets, "secrets_checked", passed_only=True)),
+        ("**secrets leaked** (stdout, stderr, diff, callback results, files under HOME/ANSIBLE_HOME/temp)",
+         "", "**%d**" % total(secrets, "leaked")),
+        ("TLS cases (test CA; all five servers over HTTPS)", total(tls, "cases"), total(tls, "cases", passed_only=True)),
+        ("bad inputs tried, rejected before any write with a message naming the option and the fix",
+         total(bad, "tried"), total(bad, "rejected_cleanly")),
+    ]
     lines = [
         "# Reliability and security, measured",
         "",
@@ -28,13 +49,7 @@ def render(records: list[dict], scope: str) -> str:
         "",
         "| what | tried | passed |",
         "|---|---:|---:|",
-        f"| faults injected, one per run, each on one write of the role (run fails cleanly, nothing left open, a rerun converges to a clean run's state) | {len(faults)} | {len(survived)} |",
-        f"| transient errors injected on reads and idempotent writes, cured by retries (one run) | {sum(r.get('injected', 0) for r in retries)} | {sum(r.get('survived', 0) for r in retries if r['passed'])} |",
-        f"| concurrent runs of the role (same MCP server twice, twice; ten MCP servers at once) | {sum(r.get('runs', 0) for r in concurrency)} | {sum(r.get('runs', 0) for r in concurrency if r['passed'])} |",
-        f"| secrets searched for after runs at -vvv with --diff | {sum(r.get('secrets_checked', 0) for r in secrets)} | {sum(r.get('secrets_checked', 0) for r in secrets if r['passed'])} |",
-        f"| **secrets leaked** (stdout, stderr, diff, callback results, files under HOME/ANSIBLE_HOME/temp) | | **{sum(r.get('leaked', 0) for r in secrets)}** |",
-        f"| TLS cases (test CA; all five servers over HTTPS) | {sum(r.get('cases', 0) for r in tls)} | {sum(r.get('cases', 0) for r in tls if r['passed'])} |",
-        f"| bad inputs tried, rejected before any write with a message naming the option and the fix | {sum(r.get('tried', 0) for r in bad)} | {sum(r.get('rejected_cleanly', 0) for r in bad)} |",
+        *(f"| {what} | {tried} | {passed} |" for what, tried, passed in rows),
         "",
         "## Faults",
         "",

@@ -10,49 +10,17 @@ from typing import Any
 
 import requests
 
-from tests.integration.ansible_run import PlaybookRun, run_tasks
+from tests.integration.ansible_run import PlaybookRun
+from tests.integration.role_support import am, apim
+from tests.simulator.mcp_client import INITIALIZE, MCP_HEADERS
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 RESULTS_DIR = Path(os.environ.get("MCPGATE_RELIABILITY_RESULTS") or REPO_ROOT / "tests" / "output" / "reliability")
 # The full fault matrix (every write x every kind) runs under `make reliability`; `make test` runs one kind per write.
 FULL = os.environ.get("MCPGATE_RELIABILITY") == "full"
 
-APIM_ENV = "/management/v2/organizations/DEFAULT/environments/DEFAULT"
-AM_DOMAINS = "/management/organizations/DEFAULT/environments/DEFAULT/domains"
 ALL_PLAN_STATUSES = "STAGING,PUBLISHED,DEPRECATED,CLOSED"
-INITIALIZE = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "reliability", "version": "1"}},
-}
-MCP_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
 TRACEBACK = re.compile(r"Traceback \(most recent call last\)|MODULE FAILURE|Exception:")
-
-
-def role_vars(sim, context_path="/weather-mcp", **overrides) -> dict[str, Any]:
-    return {
-        "secure_mcp_context_path": context_path,
-        "secure_mcp_server_url": sim.urls["mcp"] + "/mcp",
-        "secure_mcp_apim_gateway_url": sim.urls["apim_gateway"],
-        "secure_mcp_am_gateway_url": sim.urls["am_gateway"],
-        "secure_mcp_am_domain": "mcp",
-        "secure_mcp_probe_delay": 1,
-        "secure_mcp_probe_retries": 2,
-        **overrides,
-    }
-
-
-def run_role(sim, check=False, diff=False, verbosity=0, extra_env=None, connection_env=True, **overrides) -> PlaybookRun:
-    tasks = [{"name": "secure_mcp", "ansible.builtin.include_role": {"name": "mcpgate.gravitee.secure_mcp"}}]
-    return run_tasks(
-        sim, tasks, check=check, diff=diff, verbosity=verbosity, extra_env=extra_env,
-        extra_vars=role_vars(sim, **overrides), connection_env=connection_env,
-    )
-
-
-def failures(run: PlaybookRun) -> list[str]:
-    return [f"{r.task}: {r.msg}" for r in run.results if r.failed]
 
 
 def first_failure(run: PlaybookRun):
@@ -60,29 +28,11 @@ def first_failure(run: PlaybookRun):
     return next(r for r in run.results if r.failed and "censored" not in r.result)
 
 
-def changed(run: PlaybookRun) -> list[str]:
-    return [r.task for r in run.results if r.changed]
-
-
 def no_traceback(run: PlaybookRun) -> bool:
     return not TRACEBACK.search(run.stdout + run.stderr + "".join(r.msg for r in run.results))
 
 
 # --- reading the servers -----------------------------------------------------------------------------
-def apim(sim, path, method="GET", **kwargs):
-    response = requests.request(method, sim.urls["apim"] + APIM_ENV + path, auth=("admin", "admin"), timeout=10, **kwargs)
-    response.raise_for_status()
-    return response.json() if response.content else None
-
-
-def am(sim, path, method="GET", **kwargs):
-    token = requests.post(sim.urls["am"] + "/management/auth/token", auth=("admin", "adminadmin"), timeout=10).json()
-    headers = {"Authorization": f"Bearer {token['access_token']}"}
-    response = requests.request(method, sim.urls["am"] + AM_DOMAINS + path, headers=headers, timeout=10, **kwargs)
-    response.raise_for_status()
-    return response.json() if response.content else None
-
-
 def all_apis(sim) -> list[dict[str, Any]]:
     found, page = [], 1
     while True:

@@ -21,7 +21,8 @@ import time
 
 import pytest
 
-from tests.reliability.support import FULL, changed, failures, first_failure, no_traceback, run_role, snapshot, unauthenticated_status
+from tests.integration.role_support import changed, failures, run_role
+from tests.reliability.support import FULL, first_failure, no_traceback, snapshot, unauthenticated_status
 
 # (server, method, path pattern, occurrence in the run, what it does) in the order a fresh run sends them.
 WRITES = [

@@ -7,7 +7,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.reliability.support import FULL, apim, failures, no_traceback, run_role, snapshot, unauthenticated_status
+from tests.integration.role_support import apim, failures, run_role
+from tests.reliability.support import FULL, no_traceback, snapshot, unauthenticated_status
 from tests.simulator.mcp_client import run_mcp_client
 
 APIS = r"/management/v2/organizations/DEFAULT/environments/DEFAULT/apis"

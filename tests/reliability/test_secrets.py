@@ -16,7 +16,8 @@ from pathlib import Path
 
 import requests
 
-from tests.reliability.support import FULL, failures, run_role
+from tests.integration.role_support import failures, run_role
+from tests.reliability.support import FULL
 
 AM_TOKEN_PATH = "/management/auth/token"
 

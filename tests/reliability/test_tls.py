@@ -17,7 +17,7 @@ import pytest
 import trustme
 
 from tests.integration.ansible_run import run_tasks
-from tests.reliability.support import failures, run_role
+from tests.integration.role_support import failures, run_role
 from tests.simulator.harness import start_simulator
 from tests.simulator.mcp_client import run_mcp_client
 

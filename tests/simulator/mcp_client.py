@@ -31,6 +31,15 @@ from mcp.client.auth import AuthorizationCodeResult, OAuthClientProvider
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.auth import OAuthClientInformationFull, OAuthClientMetadata, OAuthToken
 
+# What an MCP client sends first, as plain HTTP (streamable HTTP transport), for checks without the SDK.
+INITIALIZE = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "mcpgate-tests", "version": "1"}},
+}
+MCP_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+
 # A loopback callback, as desktop MCP hosts register; nothing needs to listen there, the headless
 # browser stops at the redirect to it.
 DEFAULT_REDIRECT_URI = "http://127.0.0.1:33418/callback"

@@ -7,15 +7,8 @@ import asyncio
 import requests
 from mcp import Client
 
+from tests.simulator.mcp_client import INITIALIZE, MCP_HEADERS
 from tests.simulator.mcp_server import TOOL_NAMES
-
-INITIALIZE = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "test", "version": "1"}},
-}
-MCP_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
 
 
 def list_and_call(url: str, tool: str, arguments: dict) -> tuple[list[str], object]:
