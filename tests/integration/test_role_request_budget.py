@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import collections
 
-from tests.integration.test_role_secure_mcp import failed_tasks, run_role
+from tests.integration.role_support import failures, run_role
 
 # Management requests of one run, by server (AM 4.10 ignores q, but its answer stays one page here).
 FIRST_CONVERGE = {"apim": 26, "am": 12}
@@ -25,14 +25,14 @@ def management_requests(sim) -> dict[str, int]:
 def test_first_converge_and_no_op_run_stay_within_their_request_budget(sim):
     sim.clear_requests()
     first = run_role(sim)
-    assert first.rc == 0, failed_tasks(first)
+    assert first.rc == 0, failures(first)
     sent = management_requests(sim)
     assert all(sent.get(server, 0) <= budget for server, budget in FIRST_CONVERGE.items()), sent
     assert len(sim.writes()) <= FIRST_CONVERGE_WRITES, [(w["method"], w["path"]) for w in sim.writes()]
 
     sim.clear_requests()
     again = run_role(sim)
-    assert again.rc == 0, failed_tasks(again)
+    assert again.rc == 0, failures(again)
     sent = management_requests(sim)
     assert all(sent.get(server, 0) <= budget for server, budget in NO_OP.items()), sent
     assert sim.writes() == []
