@@ -131,7 +131,7 @@ class WarningRetry(Retry):
     def increment(self, method=None, url=None, response=None, error=None, _pool=None, _stacktrace=None):
         new_retry = super(WarningRetry, self).increment(method, url, response, error, _pool, _stacktrace)
         if self.on_retry:
-            reason = "HTTP %s" % response.status if response is not None and response.status else repr(error)
+            reason = "HTTP %s" % response.status if response is not None and response.status else _first_line(error)
             self.on_retry("%s %s: %s, retrying (%d left)" % (method, _path_of(url), reason, _retries_left(new_retry)))
         return new_retry
 
