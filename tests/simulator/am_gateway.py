@@ -692,13 +692,18 @@ class Gateway:
         return self.issue_tokens(request, domain, client.client_id, None, scopes, resources, with_refresh=False)
 
     # -- introspection, revocation, userinfo --
-    async def introspect(self, request: Request, domain: dict[str, Any]) -> Response:
+    async def client_and_token(self, request: Request, domain: dict[str, Any]):
+        """Introspection and revocation: the authenticated client, the form and its required ``token``."""
         form = await request.form()
+        client = self.authenticate_client(request, domain, form)
+        token = form.get("token")
+        if not token:
+            raise OAuthError("invalid_request", "Missing parameter: token")
+        return client, form, token
+
+    async def introspect(self, request: Request, domain: dict[str, Any]) -> Response:
         try:
-            client = self.authenticate_client(request, domain, form)
-            token = form.get("token")
-            if not token:
-                raise OAuthError("invalid_request", "Missing parameter: token")
+            client, form, token = await self.client_and_token(request, domain)
         except OAuthError as exc:
             return exc.response()
         record = self.state.access_tokens.get(token)
@@ -730,12 +735,8 @@ class Gateway:
         return next((u for u in self.am.domain_users[domain["id"]].values() if u["id"] == user_id), None)
 
     async def revoke(self, request: Request, domain: dict[str, Any]) -> Response:
-        form = await request.form()
         try:
-            client = self.authenticate_client(request, domain, form)
-            token = form.get("token")
-            if not token:
-                raise OAuthError("invalid_request", "Missing parameter: token")
+            client, dummy_form, token = await self.client_and_token(request, domain)
         except OAuthError as exc:
             return exc.response()
         for store in (self.state.access_tokens, self.state.refresh_tokens):
