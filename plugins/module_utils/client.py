@@ -15,17 +15,23 @@ __metaclass__ = type
 import json
 import re
 
-try:
-    import requests
-    from requests.adapters import HTTPAdapter
-    from urllib3.util.retry import Retry
+# requests (and urllib3) are imported on the first session, not with this file: a module run that finds
+# everything it needs in what an earlier task handed it sends no request and skips their import time.
+_REQUESTS = {}
 
-    HAS_REQUESTS = True
-    REQUESTS_IMPORT_ERROR = None
-except ImportError as exc:  # pragma: no cover - reported by the module as a missing requirement
-    HAS_REQUESTS = False
-    REQUESTS_IMPORT_ERROR = exc
-    Retry = object
+
+def _requests():
+    """The requests module and the retry class, imported once; GraviteeError when requests is missing."""
+    if not _REQUESTS:
+        try:
+            import requests
+            from requests.adapters import HTTPAdapter
+            from urllib3.util.retry import Retry
+        except ImportError:
+            raise GraviteeError("the Python library 'requests' is required on the host running the module")
+        _REQUESTS.update(requests=requests, HTTPAdapter=HTTPAdapter, WarningRetry=_warning_retry_class(Retry))
+    return _REQUESTS
+
 
 # Statuses a retry can cure: rate limiting and a gateway/load balancer in front of the API that
 # could not reach it for a moment.  500 is not retried: Gravitee answers 500 for real bugs too.
@@ -117,23 +123,26 @@ def _without_userinfo(text):
     return re.sub(r"//[^/@\s]*@", "//", text)
 
 
-class WarningRetry(Retry):
+def _warning_retry_class(retry_class):
     """urllib3 Retry that reports each retry through a callback (shown as an Ansible warning)."""
 
-    def __init__(self, *args, **kwargs):
-        self.on_retry = kwargs.pop("on_retry", None)
-        super(WarningRetry, self).__init__(*args, **kwargs)
+    class WarningRetry(retry_class):
+        def __init__(self, *args, **kwargs):
+            self.on_retry = kwargs.pop("on_retry", None)
+            super(WarningRetry, self).__init__(*args, **kwargs)
 
-    def new(self, **kwargs):
-        kwargs.setdefault("on_retry", self.on_retry)
-        return super(WarningRetry, self).new(**kwargs)
+        def new(self, **kwargs):
+            kwargs.setdefault("on_retry", self.on_retry)
+            return super(WarningRetry, self).new(**kwargs)
 
-    def increment(self, method=None, url=None, response=None, error=None, _pool=None, _stacktrace=None):
-        new_retry = super(WarningRetry, self).increment(method, url, response, error, _pool, _stacktrace)
-        if self.on_retry:
-            reason = "HTTP %s" % response.status if response is not None and response.status else _first_line(error)
-            self.on_retry("%s %s: %s, retrying (%d left)" % (method, _path_of(url), reason, _retries_left(new_retry)))
-        return new_retry
+        def increment(self, method=None, url=None, response=None, error=None, _pool=None, _stacktrace=None):
+            new_retry = super(WarningRetry, self).increment(method, url, response, error, _pool, _stacktrace)
+            if self.on_retry:
+                reason = "HTTP %s" % response.status if response is not None and response.status else _first_line(error)
+                self.on_retry("%s %s: %s, retrying (%d left)" % (method, _path_of(url), reason, _retries_left(new_retry)))
+            return new_retry
+
+    return WarningRetry
 
 
 def _retries_left(retry):
@@ -162,8 +171,6 @@ class GraviteeClient:
         on_retry=None,
         user_agent="mcpgate.gravitee",
     ):
-        if not HAS_REQUESTS:
-            raise GraviteeError("the Python library 'requests' is required on the host running the module")
         if timeout is None or timeout <= 0:
             raise GraviteeError("timeout must be a number of seconds greater than 0, got %r" % (timeout,))
         if retries is None or retries < 0:
@@ -175,11 +182,13 @@ class GraviteeClient:
         self.token = token
         # AM: Basic credentials are exchanged once per run for a Bearer token at this path.
         self.token_exchange_path = token_exchange_path
-        self.session = requests.Session()
+        lib = _requests()
+        self.exceptions = lib["requests"].exceptions
+        self.session = lib["requests"].Session()
         self.session.headers.update({"Accept": "application/json", "User-Agent": user_agent})
         # Passed on every request: requests lets REQUESTS_CA_BUNDLE override a session-level setting.
         self.verify = ca_path if (ca_path and validate_certs) else bool(validate_certs)
-        retry = WarningRetry(
+        retry = lib["WarningRetry"](
             total=retries,
             connect=retries,
             read=retries,
@@ -192,12 +201,17 @@ class GraviteeClient:
             raise_on_status=False,
             on_retry=on_retry,
         )
-        adapter = HTTPAdapter(max_retries=retry)
+        adapter = lib["HTTPAdapter"](max_retries=retry)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
         self._bearer = None
         # Headers of the last answer (e.g. an ETag to send back in If-Match), whatever its status.
         self.last_headers = {}
+
+    @property
+    def bearer_token(self):
+        """AM: the Bearer token this run got for its Basic credentials (None until the first request, or with a token)."""
+        return self._bearer
 
     # -- authentication ---------------------------------------------------------------------------
     def _authorization(self):
@@ -234,7 +248,7 @@ class GraviteeClient:
             return self.session.request(
                 method, self.base_url + path, auth=auth, headers=headers, timeout=self.timeout, verify=self.verify, **kwargs
             )
-        except requests.exceptions.SSLError as exc:
+        except self.exceptions.SSLError as exc:
             raise GraviteeError(
                 "TLS verification failed (%s). Set ca_path to the CA bundle that signed the server certificate "
                 "(or GRAVITEE_CA_PATH); only for a test server, validate_certs: false disables verification"
@@ -242,13 +256,13 @@ class GraviteeClient:
                 method=method,
                 url=url,
             )
-        except requests.exceptions.Timeout:
+        except self.exceptions.Timeout:
             raise GraviteeError(
                 "no answer within %s seconds; raise timeout if the server is slow" % self.timeout, method=method, url=url
             )
-        except requests.exceptions.RetryError as exc:
+        except self.exceptions.RetryError as exc:
             raise GraviteeError("gave up after retries: %s" % _first_line(exc), method=method, url=url)
-        except requests.exceptions.ConnectionError as exc:
+        except self.exceptions.ConnectionError as exc:
             if _sent_before_failure(exc):
                 raise GraviteeError(
                     "the connection was closed before an answer came (%s); the request may have been applied, "
@@ -262,7 +276,7 @@ class GraviteeClient:
                 method=method,
                 url=url,
             )
-        except requests.exceptions.RequestException as exc:
+        except self.exceptions.RequestException as exc:
             raise GraviteeError("request failed: %s" % _first_line(exc), method=method, url=url)
 
     def raw(self, method, path, headers=None, **kwargs):
