@@ -57,3 +57,27 @@ attributes:
       - mcpgate.gravitee.apim
       - mcpgate.gravitee.gravitee
 """
+
+    # The hand-off of what an earlier task of the play read (apim_api, apim_plan, apim_resource).
+    KNOWN = r"""
+options:
+  known_api:
+    description:
+      - The API as an earlier task of the same play returned it (the RV(ignore:api) return value of
+        M(mcpgate.gravitee.apim_info), M(mcpgate.gravitee.apim_api) or M(mcpgate.gravitee.apim_resource)), so that this
+        task does not read it again.
+      - The module decides what to change from it and sends no read when nothing needs to change. A change of the API
+        definition still reads the API first and writes it back with its ETag (C(If-Match)), so a change made in
+        between fails with HTTP 412 instead of being overwritten.
+      - It must be the API that the module's API option names, else the task fails before any request.
+      - Leave it out to read the API from the server (the default). Pass only what the same play just read or wrote.
+    type: dict
+  known_plans:
+    description:
+      - All the plans of that API, whatever their status, as an earlier task of the same play returned them (the
+        RV(ignore:plans) return value of M(mcpgate.gravitee.apim_info) or M(mcpgate.gravitee.apim_plan)), so that this
+        task does not list them again. An empty list says the API has no plan (a new API).
+      - Leave it out to list the plans from the server (the default).
+    type: list
+    elements: dict
+"""

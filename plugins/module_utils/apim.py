@@ -112,6 +112,10 @@ class Apim(object):
         self.organization = module.params["organization"]
         self.environment = module.params["environment"]
         self._full = {}  # api id -> (api as GET returns it, its ETag): no object is read twice
+        # What an earlier task of the play read or wrote, handed on so that it is not read again (known_api,
+        # known_plans; doc fragment apim_known).  Decisions use it; a read-merge-write still reads first.
+        self.known_api = module.params.get("known_api") or None
+        self.known_plans = module.params.get("known_plans")
 
     @property
     def client(self):
@@ -175,6 +179,8 @@ class Apim(object):
 
     def find_api(self, ref, option="api"):
         """An API by reference: a context path (starts with '/'), else an id (a UUID), else a name."""
+        if self.known_api is not None:
+            return self.handed_api(ref, option)
         if ref.startswith("/"):
             return self.find_api_by_context_path(check_context_path(ref, option))
         if _UUID_RE.match(ref):
@@ -198,6 +204,20 @@ class Apim(object):
         if api.get("definitionVersion") != "V4":
             raise ModuleError(
                 "API %s is a %s API; this collection manages V4 APIs" % (describe_api(api), api.get("definitionVersion"))
+            )
+        return api
+
+    def handed_api(self, ref, option):
+        """known_api, once checked to be the API that ``ref`` (a context path, id or name) names."""
+        api = self.known_api
+        if ref.startswith("/"):
+            same = check_context_path(ref, option) in context_paths(api)
+        else:
+            same = ref in (api.get("id"), api.get("name"))
+        if not api.get("id") or not same:
+            raise ModuleError(
+                "known_api is the API %s, not the one %s %r names: pass the api returned by an earlier task for this "
+                "API, or leave known_api out" % (describe_api(api), option, ref)
             )
         return api
 
@@ -262,6 +282,8 @@ class Apim(object):
     # -- plans --------------------------------------------------------------------------------------
     def list_plans(self, api_id, statuses=PLAN_STATUSES):
         """GET /apis/{id}/plans for the given statuses, all pages (the default is PUBLISHED only)."""
+        if self.known_plans is not None:
+            return [copy.deepcopy(p) for p in self.handed_plans(api_id) if p.get("status") in statuses]
         found, page = [], 1
         while True:
             answer = self.client.get(
@@ -273,8 +295,20 @@ class Apim(object):
                 return found
             page += 1
 
+    def handed_plans(self, api_id):
+        """known_plans, once checked to be plans of the API ``api_id``."""
+        others = [p for p in self.known_plans if p.get("apiId") not in (None, api_id)]
+        if others:
+            raise ModuleError(
+                "known_plans holds plan %s of API %s, not of API %s: pass the plans returned by an earlier task for "
+                "this API, or leave known_plans out" % (describe_plan(others[0]), others[0].get("apiId"), api_id)
+            )
+        return self.known_plans
+
     def has_deployable_plan(self, api_id):
         """The gateway deploys an API only with a PUBLISHED or DEPRECATED plan (ApiValidationService.canDeploy)."""
+        if self.known_plans is not None:
+            return any(p.get("status") in ("PUBLISHED", "DEPRECATED") for p in self.handed_plans(api_id))
         answer = self.client.get(
             self._apis(api_id, "plans"), params={"statuses": "PUBLISHED,DEPRECATED", "page": 1, "perPage": 1}
         ) or {}
@@ -301,6 +335,11 @@ class Apim(object):
     def policy_schema(self, policy_id):
         """GET /plugins/policies/{id}/schema: the configuration schema the server itself validates with."""
         return self.client.get(self._org("plugins", "policies", policy_id, "schema")) or {}
+
+
+def known_argument_spec():
+    """known_api and known_plans (doc fragment mcpgate.gravitee.apim.known)."""
+    return dict(known_api=dict(type="dict"), known_plans=dict(type="list", elements="dict"))
 
 
 def _q(part):

@@ -94,11 +94,15 @@ def mask_secrets(value, secret_keys=SECRET_KEYS):
 
 
 def nested_secret_values(value, secret_keys=SECRET_KEYS):
-    """The non-empty string values held under a secret key anywhere inside ``value``."""
+    """The non-empty string values held under a secret key anywhere inside ``value``.
+
+    A mask is not a secret (an object handed on from an earlier task, such as known_api, holds masks): kept
+    out, or Ansible would replace every mask in the output with VALUE_SPECIFIED_IN_NO_LOG_PARAMETER.
+    """
     found = set()
     if isinstance(value, dict):
         for key, item in value.items():
-            if key in secret_keys and isinstance(item, str) and item:
+            if key in secret_keys and isinstance(item, str) and item and not is_mask(item):
                 found.add(item)
             else:
                 found.update(nested_secret_values(item, secret_keys))
@@ -106,6 +110,11 @@ def nested_secret_values(value, secret_keys=SECRET_KEYS):
         for item in value:
             found.update(nested_secret_values(item, secret_keys))
     return found
+
+
+def is_mask(value):
+    """A secret as a server or this collection shows it: asterisks only."""
+    return isinstance(value, str) and bool(value) and set(value) == {"*"}
 
 
 def without_server_owned(value):
@@ -136,7 +145,7 @@ def differs(desired, current, update_secrets=False, key=None):
     if key in SECRET_KEYS:
         if update_secrets:
             return True
-        if current in (None, "", SECRET_MASK) or (isinstance(current, str) and set(current) == {"*"}):
+        if current in (None, "") or is_mask(current):
             return False
         return desired != current
     if isinstance(desired, dict):

@@ -26,6 +26,7 @@ author:
   - mcpgate maintainers (@mcpgate)
 extends_documentation_fragment:
   - mcpgate.gravitee.apim
+  - mcpgate.gravitee.apim.known
   - mcpgate.gravitee.connection
   - mcpgate.gravitee.attributes
 options:
@@ -199,6 +200,7 @@ from ansible_collections.mcpgate.gravitee.plugins.module_utils.apim import (
     context_paths,
     deployment_state_after,
     describe_api,
+    known_argument_spec,
     mcp_proxy_api,
     patch_mcp_proxy_api,
 )
@@ -211,6 +213,7 @@ MANAGED_KEYS = ("name", "description", "apiVersion", "visibility", "labels", "ta
 
 def argument_spec():
     return dict(
+        known_argument_spec(),
         context_path=dict(type="str"),
         id=dict(type="str"),
         name=dict(type="str"),
@@ -238,7 +241,9 @@ def run(module):
     )
     apim = Apim(module)
 
-    if params["id"]:
+    if apim.known_api is not None:
+        current = apim.handed_api(params["id"] or params["context_path"], "id" if params["id"] else "context_path")
+    elif params["id"]:
         current = apim.get_api(params["id"], missing_ok=True)
         if current is None and state != "absent":
             raise ModuleError(

@@ -25,6 +25,7 @@ author:
   - mcpgate maintainers (@mcpgate)
 extends_documentation_fragment:
   - mcpgate.gravitee.apim
+  - mcpgate.gravitee.apim.known
   - mcpgate.gravitee.connection
   - mcpgate.gravitee.attributes
 options:
@@ -94,6 +95,13 @@ options:
         the module does not send it, and warns when this option is set. The module decides from the policy schema
         the server itself serves, not from a version number.
     type: bool
+  known_oauth2_policy:
+    description:
+      - What the server's OAuth2 policy accepts, as M(mcpgate.gravitee.apim_info) returned it earlier in the play (its
+        RV(ignore:oauth2_policy) return value), so that this task does not read the policy schema again to decide
+        O(add_www_authenticate_header).
+      - Leave it out to read the schema from the server (the default).
+    type: dict
   state:
     description:
       - V(present) creates the plan (in STAGING) or updates it; its status does not change.
@@ -173,6 +181,12 @@ needs_redeploy:
       it, renaming it, or anything done to a plan in STAGING does not.
   returned: always
   type: bool
+plans:
+  description:
+    - Every plan of the API as this task leaves them (secrets masked), to pass to the next task as O(known_plans).
+  returned: always
+  type: list
+  elements: dict
 """
 
 from ansible_collections.mcpgate.gravitee.plugins.module_utils.apim import (
@@ -183,6 +197,7 @@ from ansible_collections.mcpgate.gravitee.plugins.module_utils.apim import (
     describe_api,
     describe_plan,
     find_resource,
+    known_argument_spec,
     plan_security_type,
     select_plan,
 )
@@ -204,6 +219,7 @@ ACTIONS_STATUS = {"published": "PUBLISHED", "deprecated": "DEPRECATED", "closed"
 
 def argument_spec():
     return dict(
+        known_argument_spec(),
         api=dict(type="str", required=True),
         name=dict(type="str"),
         id=dict(type="str"),
@@ -216,6 +232,7 @@ def argument_spec():
         propagate_auth_header=dict(type="bool"),
         extract_payload=dict(type="bool"),
         add_www_authenticate_header=dict(type="bool"),
+        known_oauth2_policy=dict(type="dict"),
         state=dict(type="str", default="present", choices=["present", "published", "deprecated", "closed", "absent"]),
     )
 
@@ -231,7 +248,7 @@ def run(module):
     # Without its API a plan is absent, and closed as good as.
     api = apim.require_api(params["api"], missing_ok=state in ("absent", "closed"))
     if api is None:
-        return module.exit(needs_redeploy=False)
+        return module.exit(needs_redeploy=False, plans=[])
     plans = apim.list_plans(api["id"])
     current = select_plan(plans, params["name"], params["id"])
     if params["id"] and current is None and state not in ("closed", "absent"):
@@ -245,12 +262,12 @@ def run(module):
 
     if state == "absent":
         module.ensure(current, None, "absent", None, None, delete=lambda plan: remove(apim, api, plan))
-        return finish(module, apim, api, current, None)
+        return finish(module, apim, api, plans, current, None)
     if state == "closed":
         after = current
         if current is not None and current.get("status") != "CLOSED":
             after = move(module, apim, api, current, "closed")
-        return finish(module, apim, api, current, after)
+        return finish(module, apim, api, plans, current, after)
 
     check_plan_move(current, state)
     if oauth2_set and current is not None and plan_security_type(current) != "OAUTH2":
@@ -291,7 +308,7 @@ def run(module):
     )
     if state in ACTIONS and plan.get("status") != ACTIONS_STATUS[state]:
         plan = move(module, apim, api, plan, state)
-    return finish(module, apim, api, current, plan)
+    return finish(module, apim, api, plans, current, plan)
 
 
 def oauth2_configuration(module, apim, api, current):
@@ -304,8 +321,7 @@ def oauth2_configuration(module, apim, api, current):
         configuration["requiredScopes"] = current_configuration.get("requiredScopes") or []
     # addWwwAuthenticateHeader exists only in policy 5.0-5.1 (APIM 4.10.0-4.10.11), which needs it true for MCP
     # clients to get the 401 challenge; later policies always send it and reject the field (facts §4.1, §8).
-    schema = apim.policy_schema("oauth2")
-    if WWW_AUTHENTICATE in (schema.get("properties") or {}):
+    if www_authenticate_setting(module, apim):
         explicit = params["add_www_authenticate_header"]
         configuration[WWW_AUTHENTICATE] = True if explicit is None else explicit
     elif params["add_www_authenticate_header"] is not None:
@@ -318,6 +334,19 @@ def oauth2_configuration(module, apim, api, current):
         raise ModuleError("oauth_resource is required to create an oauth2 plan: the name of the API's OAuth2 resource")
     check_oauth_resource(apim, api, resource_name)
     return configuration
+
+
+def www_authenticate_setting(module, apim):
+    """Whether the server's oauth2 policy has addWwwAuthenticateHeader: as handed on, else from its schema."""
+    known = module.params["known_oauth2_policy"]
+    if known is None:
+        return WWW_AUTHENTICATE in (apim.policy_schema("oauth2").get("properties") or {})
+    if not isinstance(known.get("add_www_authenticate_header"), bool):
+        raise ModuleError(
+            "known_oauth2_policy must be the oauth2_policy returned by mcpgate.gravitee.apim_info (with "
+            "add_www_authenticate_header true or false); got %r" % (known,)
+        )
+    return known["add_www_authenticate_header"]
 
 
 def check_oauth_resource(apim, api, name):
@@ -356,7 +385,7 @@ def remove(apim, api, plan):
     apim.delete_plan(api["id"], plan["id"])
 
 
-def finish(module, apim, api, before, plan):
+def finish(module, apim, api, plans, before, plan):
     if not module.changed:
         needs_redeploy = api.get("deploymentState") == "NEED_REDEPLOY"
     elif not module.check_mode:
@@ -367,7 +396,9 @@ def finish(module, apim, api, before, plan):
         )
     else:
         needs_redeploy = api.get("deploymentState") == "NEED_REDEPLOY" or redeploy_predicted(before, plan)
-    result = dict(needs_redeploy=needs_redeploy)
+    # Every plan of the API as this task leaves them, for the next task's known_plans.
+    others = [p for p in plans if before is None or p.get("id") != before.get("id")]
+    result = dict(needs_redeploy=needs_redeploy, plans=[module.present(p) for p in others + ([plan] if plan else [])])
     if plan is not None:
         result.update(plan=module.present(plan), id=plan.get("id"), status=plan.get("status"))
     module.exit(**result)

@@ -25,6 +25,7 @@ author:
   - mcpgate maintainers (@mcpgate)
 extends_documentation_fragment:
   - mcpgate.gravitee.apim
+  - mcpgate.gravitee.apim.known
   - mcpgate.gravitee.connection
   - mcpgate.gravitee.attributes
 options:
@@ -174,6 +175,12 @@ api_id:
   description: Id of the API.
   returned: when the API exists
   type: str
+api:
+  description:
+    - The API as this task leaves it (secrets masked; in check mode, as it would be), to pass to the next task as
+      O(known_api).
+  returned: when the API exists
+  type: dict
 needs_redeploy:
   description: Whether the API now waits for a deployment to serve its current definition (C(NEED_REDEPLOY)).
   returned: always
@@ -188,6 +195,7 @@ from ansible_collections.mcpgate.gravitee.plugins.module_utils.apim import (
     describe_api,
     describe_plan,
     find_resource,
+    known_argument_spec,
     put_resource,
     remove_resource,
 )
@@ -208,6 +216,7 @@ AM_REQUIRED = ("am_url", "security_domain", "client_id", "client_secret")
 
 def argument_spec():
     return dict(
+        known_argument_spec(),
         api=dict(type="str", required=True),
         name=dict(type="str", required=True),
         type=dict(type="str", default=AM_RESOURCE),
@@ -255,7 +264,8 @@ def run(module):
     found = apim.require_api(params["api"], missing_ok=state == "absent")
     if found is None:
         return module.exit(needs_redeploy=False)  # without its API, the resource is absent
-    api = apim.get_api(found["id"])
+    # A known_api that carries its resources is decided on as it is; a search result may not carry them.
+    api = found if apim.known_api is not None and "resources" in found else apim.get_api(found["id"])
     current = find_resource(api, params["name"])
     if current is not None and current.get("enabled") is None:
         current = dict(current, enabled=True)  # the definition model's default when the server leaves it out
@@ -292,7 +302,7 @@ def run(module):
         needs_redeploy = module.check_mode or after["api"].get("deploymentState", "NEED_REDEPLOY") == "NEED_REDEPLOY"
     else:
         needs_redeploy = api.get("deploymentState") == "NEED_REDEPLOY"
-    result = dict(api_id=api["id"], needs_redeploy=needs_redeploy)
+    result = dict(api_id=api["id"], needs_redeploy=needs_redeploy, api=module.present(after["api"]))
     if resource is not None:
         result["resource"] = module.present(resource)
     module.exit(**result)
