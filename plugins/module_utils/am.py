@@ -60,22 +60,61 @@ def _segment(value):
     return quote(str(value), safe="")
 
 
-def explain(exc):
-    """Name the option at fault in AM's answer to a create or an update of an MCP server."""
+def explain(exc, known_servers=False):
+    """Name the option at fault in AM's answer to a create or an update of an MCP server, and what to do.
+
+    ``known_servers``: the module took the MCP servers from option ``known_mcp_servers`` instead of
+    listing them, so the server in the way may be one that list did not hold.
+    """
     message = (exc.message or "").lower()
     if exc.status == 400 and _IDENTIFIER_TAKEN in message:
         exc.hint = (
             "resource_identifiers: another MCP server (or protected resource) of the domain already has one of "
-            "these identifiers; an identifier can belong to one MCP server only"
+            "these identifiers, and an identifier can belong to one MCP server only: remove it from that server "
+            "first, or manage that server (its client_id)"
         )
+        if known_servers:
+            exc.hint += (
+                "; known_mcp_servers did not hold it: leave known_mcp_servers out to have the module list the MCP "
+                "servers of the domain and name the one that holds the identifier"
+            )
     elif exc.status == 400 and _CLIENT_TAKEN.search(exc.message or ""):
         exc.hint = "client_id: an application or another MCP server of the domain already uses it; choose another client_id"
+        if known_servers:
+            exc.hint += (
+                ", or, when it is this MCP server (created since known_mcp_servers was read), run again with the MCP "
+                "servers read afresh (am_info with the same client_id), or leave known_mcp_servers out"
+            )
     elif exc.status == 400 and _SCOPES_INVALID in message:
         exc.hint = (
             "tools: AM accepts in an update only scopes that exist in the domain; create the missing scopes "
             "in the domain (Settings > Scopes) first"
         )
     return exc
+
+
+def known_domain_for(value, known, option="domain", known_option="known_domain"):
+    """``known``, a domain an earlier task of the play read, when it is the domain ``value`` names.
+
+    The same rule as a lookup: ``value`` is its name, hrid or id.  Anything else (another domain, a
+    value that is no domain) is refused before any request, naming both options.
+    """
+    value = (value or "").strip()
+    if not value:
+        raise ModuleError("%s must be the name, hrid or id of an AM domain" % option)
+    if not isinstance(known, dict) or not known.get("id"):
+        raise ModuleError(
+            "%s must be an AM domain as an earlier task returned it, with its id (the domain value of "
+            "mcpgate.gravitee.am_info for %s %r); got %s"
+            % (known_option, option, value, "a dict without id" if isinstance(known, dict) else type(known).__name__)
+        )
+    if value not in (known.get("id"), known.get("hrid"), known.get("name")):
+        raise ModuleError(
+            "%s is the domain named %r (hrid %r, id %r), not the domain %r that option %s names: pass the domain read "
+            "for %s %r (am_info's domain), or leave %s out to have the module look it up"
+            % (known_option, known.get("name"), known.get("hrid"), known.get("id"), value, option, option, value, known_option)
+        )
+    return known
 
 
 class AmApi(object):
@@ -160,15 +199,22 @@ class AmApi(object):
         return self.client.delete(self.mcp_server_path(domain_id, server_id), params={"type": MCP_SERVER})
 
     # -- lookups ------------------------------------------------------------------------------------
-    def find_domain(self, value, option="domain"):
+    def find_domain(self, value, option="domain", known=None, known_option="known_domain"):
         """The domain named ``value``, or with that hrid or id; ``(domain, full)``.
 
-        Fewest requests: one GET by hrid when ``value`` is, or names, a hrid (AM derives the hrid
-        from the name, and hrids are unique); one by id when it looks like an id; a search by name
-        only as the last resort (a domain whose hrid does not follow its name, e.g. made by the
+        ``known`` (not None): the domain as an earlier task of the play read it; no request, once it
+        names the same domain (``known_domain_for``).  ``full`` then says whether it holds the
+        settings (``oidc``), as a domain read by hrid or id does and an item of a search does not.
+
+        Otherwise fewest requests: one GET by hrid when ``value`` is, or names, a hrid (AM derives the
+        hrid from the name, and hrids are unique); one by id when it looks like an id; a search by
+        name only as the last resort (a domain whose hrid does not follow its name, e.g. made by the
         Automation API).  ``full`` is False when the domain came from the search, whose items only
         hold basic fields.
         """
+        if known is not None:
+            domain = known_domain_for(value, known, option, known_option)
+            return domain, isinstance(domain.get("oidc"), dict)
         value = (value or "").strip()
         if not value:
             raise ModuleError("%s must be the name, hrid or id of an AM domain" % option)

@@ -79,10 +79,22 @@ options:
       - Users register in the application's identity provider; clients created by DCR get the first identity provider
         of the domain.
     type: bool
+  known_domain:
+    description:
+      - The domain as an earlier task of the same play read it, such as the
+        RV(mcpgate.gravitee.am_info#module:domain) that M(mcpgate.gravitee.am_info) returns. The settings are then
+        compared with it, and the module sends no request to read the domain.
+      - The caller vouches that it is current (read in the same play, with nothing changed since); the C(PATCH) holds
+        only the settings that differ from it.
+      - It must be the domain O(domain) names (O(domain) is its name, hrid or id), else the task fails before any
+        request. A domain without its settings (no C(oidc), such as an item of a domain search) is read again by id.
+    type: dict
 notes:
   - Requests, in order. An exchange of the credentials for a token (unless O(token) is set); the domain by hrid
-    (C(GET .../domains/_hrid/{hrid})), by id or by name search, as few as needed; then, only when a setting differs,
-    one C(PATCH .../domains/{id}) holding only the changed settings, never a null (AM resets settings given as null).
+    (C(GET .../domains/_hrid/{hrid})), by id or by name search, as few as needed (none with O(known_domain)); then,
+    only when a setting differs, one C(PATCH .../domains/{id}) holding only the changed settings, never a null (AM
+    resets settings given as null).
+  - With O(token) and O(known_domain), a run that changes nothing sends no request at all.
   - Needs the AM permissions C(DOMAIN_OPENID[READ,UPDATE]) for O(dynamic_client_registration) and
     C(DOMAIN_SETTINGS[READ,UPDATE]) for O(user_registration).
 seealso:
@@ -168,6 +180,7 @@ ARGUMENT_SPEC = dict(
         ),
     ),
     user_registration=dict(type="bool"),
+    known_domain=dict(type="dict"),
 )
 
 # option -> AM key in oidc.clientRegistrationSettings (the "is" prefixes are the real JSON keys).
@@ -230,7 +243,7 @@ def minimal_patch(desired, current):
 def run_module(module):
     params = module.params
     api = AmApi(module.client, params["organization"], params["environment"])
-    domain, full = api.find_domain(params["domain"])
+    domain, full = api.find_domain(params["domain"], known=params["known_domain"])
     if not full:  # a search result holds only the basic fields: read the settings
         domain = api.get_domain(domain["id"]) or domain
     current = settings_view(domain)

@@ -17,6 +17,10 @@ description:
   - The domain given by name, hrid or id, with its gateway path, and its MCP servers, whose existence shows that
     the server is AM 4.10 or later (MCP servers appeared in AM 4.10.0).
   - The credentials are checked on the way; a wrong password or token fails the task.
+  - What it returns can be handed to the AM tasks that follow in the play, so that they read nothing again, RV(domain)
+    as their O(mcpgate.gravitee.am_mcp_server#module:known_domain), RV(mcp_servers) as
+    O(mcpgate.gravitee.am_mcp_server#module:known_mcp_servers), and, with O(return_access_token), RV(access_token) as
+    their O(mcpgate.gravitee.am_mcp_server#module:token).
 author:
   - mcpgate maintainers (@mcpgate)
 extends_documentation_fragment:
@@ -43,6 +47,14 @@ options:
     description:
       - The resource identifier the MCP server with O(client_id) should have; see O(client_id).
     type: str
+  return_access_token:
+    description:
+      - Return the Bearer token the module got for O(username) and O(password) as RV(access_token), for the AM tasks
+        that follow, which then need no exchange of their own.
+      - Nothing is returned when O(token) is set (the play has the token already).
+      - The token is a credential; register the task with C(no_log=true).
+    type: bool
+    default: false
 """
 
 EXAMPLES = r"""
@@ -57,11 +69,31 @@ EXAMPLES = r"""
 - name: Where MCP clients find the authorization server
   ansible.builtin.debug:
     msg: "https://am-gateway.example.com/{{ am.domain.path | trim('/') }}/oidc"
+
+- name: Read once for the AM tasks that follow, with a token they can use
+  mcpgate.gravitee.am_info:
+    domain: mcp
+    client_id: weather-mcp
+    resource_identifier: https://gw.example.com/weather-mcp
+    return_access_token: true
+  register: am
+  no_log: true  # the result holds the access token
+
+- name: Let MCP clients register themselves, without looking the domain up again
+  mcpgate.gravitee.am_domain_settings:
+    domain: mcp
+    token: "{{ am.access_token | default(omit) }}"
+    known_domain: "{{ am.domain }}"
+    dynamic_client_registration:
+      enabled: true
+      open: true
 """
 
 RETURN = r"""
 domain:
-  description: The domain as AM returns it (what the credentials may read), secrets masked.
+  description:
+    - The domain as AM returns it (what the credentials may read), with its settings, secrets masked.
+    - The O(mcpgate.gravitee.am_mcp_server#module:known_domain) of the AM tasks that follow.
   returned: always
   type: dict
   contains:
@@ -88,9 +120,21 @@ mcp_servers:
   description:
     - The MCP servers of the domain (id, name, clientId, resourceIdentifiers, features).
     - With O(client_id), only what answers the question, see O(client_id).
+    - The O(mcpgate.gravitee.am_mcp_server#module:known_mcp_servers) of an M(mcpgate.gravitee.am_mcp_server) task with
+      the same client id that follows in the play.
   returned: always
   type: list
   elements: dict
+access_token:
+  description:
+    - The Bearer token the module got for O(username) and O(password) (C(POST /management/auth/token)), to pass to
+      the AM tasks that follow as their O(mcpgate.gravitee.am_mcp_server#module:token).
+    - It is a credential that grants what the user may do in AM. Register the task with C(no_log=true) and pass the
+      token on only as O(mcpgate.gravitee.am_mcp_server#module:token), which Ansible hides.
+    - AM tokens are valid for 7 days by default (AM setting C(jwt.expire-after), 604800 seconds); use it in the same
+      play only.
+  returned: when O(return_access_token=true) and the module exchanged credentials for a token
+  type: str
 """
 
 from ansible_collections.mcpgate.gravitee.plugins.module_utils.am import AmApi
@@ -112,7 +156,12 @@ def run(module):
         if exc.status not in (404, 405):
             raise
         servers, supported = [], False
-    module.exit(domain=module.present(domain), mcp_servers_supported=supported, mcp_servers=module.present(servers))
+    result = dict(domain=module.present(domain), mcp_servers_supported=supported, mcp_servers=module.present(servers))
+    # Only a token this run got for the credentials: one given as the token option is the play's already.
+    exchanged = module.client.bearer_token if params["return_access_token"] else None
+    if exchanged:
+        result["access_token"] = exchanged
+    module.exit(**result)
 
 
 def mcp_servers(am, domain_id, client_id, identifier):
@@ -132,7 +181,13 @@ def mcp_servers(am, domain_id, client_id, identifier):
 
 def main():
     module = GraviteeModule(
-        "am", dict(domain=dict(type="str", required=True), client_id=dict(type="str"), resource_identifier=dict(type="str"))
+        "am",
+        dict(
+            domain=dict(type="str", required=True),
+            client_id=dict(type="str"),
+            resource_identifier=dict(type="str"),
+            return_access_token=dict(type="bool", default=False),
+        ),
     )
     module.run(run)
 

@@ -113,12 +113,36 @@ options:
     type: str
     choices: [present, absent]
     default: present
+  known_domain:
+    description:
+      - The domain as an earlier task of the same play read it, such as the
+        RV(mcpgate.gravitee.am_info#module:domain) that M(mcpgate.gravitee.am_info) returns. The module then uses it
+        instead of looking the domain up, and sends no request for it.
+      - It must be the domain O(domain) names (O(domain) is its name, hrid or id), else the task fails before any
+        request.
+    type: dict
+  known_mcp_servers:
+    description:
+      - The MCP servers of the domain as an earlier task of the same play read them, such as the
+        RV(mcpgate.gravitee.am_info#module:mcp_servers) that M(mcpgate.gravitee.am_info) returns when called with the
+        same O(client_id). The module then finds its MCP server in this list (by O(id), else O(client_id), else the
+        first resource identifier) and sends no request to look it up.
+      - The caller vouches that the list is current (read in the same play, with nothing changed since). It may be
+        just the MCP server with this client id, as M(mcpgate.gravitee.am_info) returns it when that server already
+        holds the resource identifier.
+      - Before a create or a change of the identifiers, the module checks them and the client id against this list
+        only, without reading every MCP server of the domain. AM itself refuses an identifier or a client id that is
+        taken, and the module then names the option at fault.
+    type: list
+    elements: dict
 notes:
   - Requests, in order. An exchange of the credentials for a token (unless O(token) is set); the domain by hrid
-    (C(GET .../domains/_hrid/{hrid})), by id or by name search, as few as needed; the MCP servers of the domain
-    (C(GET .../protected-resources?type=MCP_SERVER), narrowed with C(q=<client_id>) on AM 4.11 and later). The whole
-    list is read when the server must be created or its identifiers change, to check that no other MCP server holds
-    them before writing. Then one C(POST), C(PATCH) or C(DELETE), only when needed.
+    (C(GET .../domains/_hrid/{hrid})), by id or by name search, as few as needed (none with O(known_domain)); the MCP
+    servers of the domain (C(GET .../protected-resources?type=MCP_SERVER), narrowed with C(q=<client_id>) on AM 4.11
+    and later; none with O(known_mcp_servers)). Without O(known_mcp_servers), the whole list is read when the server
+    must be created or its identifiers change, to check that no other MCP server holds them before writing. Then one
+    C(POST), C(PATCH) or C(DELETE), only when needed.
+  - With O(token), O(known_domain) and O(known_mcp_servers), a run that changes nothing sends no request at all.
   - The AM gateway picks up changes asynchronously; a token request right after a change may not see it yet.
 seealso:
   - module: mcpgate.gravitee.am_domain_settings
@@ -152,6 +176,27 @@ EXAMPLES = r"""
         scopes: [weather:read]
       - key: set_alert
         scopes: [weather:write]
+
+- name: Read the domain and the MCP server once, and get a token for the tasks that follow
+  mcpgate.gravitee.am_info:
+    domain: mcp
+    client_id: weather-mcp
+    resource_identifier: https://gw.example.com/weather-mcp
+    return_access_token: true
+  register: am
+  no_log: true  # the result holds the access token
+
+- name: Register the MCP server without looking anything up again
+  mcpgate.gravitee.am_mcp_server:
+    domain: mcp
+    token: "{{ am.access_token | default(omit) }}"
+    known_domain: "{{ am.domain }}"
+    known_mcp_servers: "{{ am.mcp_servers }}"
+    name: Weather MCP
+    resource_identifiers: https://gw.example.com/weather-mcp
+    client_id: weather-mcp
+  register: mcp_server
+  no_log: true
 
 - name: Remove the MCP server
   mcpgate.gravitee.am_mcp_server:
@@ -256,6 +301,8 @@ ARGUMENT_SPEC = dict(
     ),
     id=dict(type="str"),
     state=dict(type="str", choices=["present", "absent"], default="present"),
+    known_domain=dict(type="dict"),
+    known_mcp_servers=dict(type="list", elements="dict"),
 )
 
 # The fields a PATCH may carry, in the module's view and on the wire (never clientId, clientSecret, type).
@@ -423,13 +470,40 @@ def view(server):
 
 
 class McpServers(object):
-    """Finding the user's MCP server in a domain and checking what a write would collide with."""
+    """Finding the user's MCP server in a domain and checking what a write would collide with.
 
-    def __init__(self, api, domain, wanted, server_id):
+    ``known``: the MCP servers of the domain as an earlier task read them (option known_mcp_servers);
+    the server is then looked for in that list alone, and the checks before a write use it too.
+    """
+
+    def __init__(self, api, domain, wanted, server_id, known=None):
         self.api, self.domain, self.wanted, self.server_id = api, domain, wanted, server_id
-        self._all = None
+        self.known = known
+        self._all = known
 
     def find(self):
+        found = self.find_known() if self.known is not None else self.find_by_request()
+        if found is not None and self.known is not None and not found.get("id"):
+            raise ModuleError(
+                "known_mcp_servers: the MCP server %r (client id %r) has no id; pass the MCP servers as AM returns "
+                "them (the mcp_servers value of am_info)" % (found.get("name"), found.get("clientId"))
+            )
+        return found
+
+    def find_known(self):
+        """The same choice as ``find_by_request``, in the list given, without a request."""
+        wanted = self.wanted
+        if self.server_id:
+            current = next((s for s in self.known if s.get("id") == self.server_id), None)
+            if current and wanted.client_id and current.get("clientId") != wanted.client_id:
+                raise self._immutable(current)
+            return current
+        if wanted.client_id:
+            return next((s for s in self.known if s.get("clientId") == wanted.client_id), None)
+        identity = wanted.identifiers[0]
+        return next((s for s in self.known if identity in view(s)["resourceIdentifiers"]), None)
+
+    def find_by_request(self):
         wanted, domain_id = self.wanted, self.domain["id"]
         if self.server_id:
             current = self.api.get_mcp_server(domain_id, self.server_id)
@@ -506,9 +580,10 @@ def run_module(module):
         module.warn(warning)
 
     api = AmApi(module.client, params["organization"], params["environment"])
-    domain = api.find_domain(params["domain"])[0]
+    domain = api.find_domain(params["domain"], known=params["known_domain"])[0]
     domain_id = domain["id"]
-    servers = McpServers(api, domain, wanted, params["id"])
+    known_servers = params["known_mcp_servers"]
+    servers = McpServers(api, domain, wanted, params["id"], known=known_servers)
     found = servers.find()
     current = view(found)
 
@@ -529,7 +604,7 @@ def run_module(module):
         try:
             answer = api.create_mcp_server(domain_id, wanted.create_body()) or {}
         except GraviteeError as exc:
-            raise explain(exc)
+            raise explain(exc, known_servers=known_servers is not None)
         if not wanted.secret and answer.get("clientSecret"):
             created["client_secret"] = answer["clientSecret"]
         # The 201 body holds only id, name, clientId and the secret; the rest is what was sent, as AM stores it.
@@ -539,7 +614,7 @@ def run_module(module):
         try:
             return view(api.patch_mcp_server(domain_id, _current["id"], wanted.patch_body(changes)))
         except GraviteeError as exc:
-            raise explain(exc)
+            raise explain(exc, known_servers=known_servers is not None)
 
     def delete(_current):
         api.delete_mcp_server(domain_id, _current["id"])

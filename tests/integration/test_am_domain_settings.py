@@ -168,3 +168,95 @@ def test_bad_input_fails_with_a_clear_message_and_no_write_and_a_useless_setting
             assert text in result.msg, (name, result.msg)
     assert "wrong-password-123" not in run.stdout
     assert am_writes(sim) == []
+
+
+# -- the domain an earlier task read, handed on (am_info) ---------------------------------------------------------
+READ_AM = task("am_info", "read AM once", {"domain": "mcp", "return_access_token": True}, register="am")
+
+
+def handed_on(name, args, **keywords):
+    """am_domain_settings with the token and the domain am_info read: nothing to look up again."""
+    return settings(name, {"token": "{{ am.access_token }}", "known_domain": "{{ am.domain }}", **args}, **keywords)
+
+
+def am_calls(sim):
+    return [call_shape(r) for r in sim.requests("am")]
+
+
+def test_known_domain_from_am_info_sends_only_the_patch(sim):
+    domain_id = AmAdmin(sim).domain()["id"]
+    info_reads = [
+        ("POST", "/management/auth/token"),
+        ("GET", "/domains/_hrid/mcp"),
+        ("GET", f"/domains/{domain_id}/protected-resources?type=MCP_SERVER&page=0&size=100"),
+    ]
+    wanted = {"dynamic_client_registration": FOR_MCP_CLIENTS, "user_registration": True}
+    sim.clear_requests()
+    run = run_tasks(sim, [READ_AM, handed_on("let MCP clients register", wanted)])
+    assert run.rc == 0, run.stdout
+    info, first = run.results
+    assert info.result["access_token"] and first.changed
+    # The module: no token exchange, no GET of the domain; the minimal PATCH alone.
+    assert am_calls(sim) == info_reads + [("PATCH", f"/domains/{domain_id}")]
+    (patch,) = am_writes(sim)
+    assert patch["status"] == 200 and patch["body"] == {
+        "oidc": {
+            "clientRegistrationSettings": {
+                "isDynamicClientRegistrationEnabled": True,
+                "isOpenDynamicClientRegistrationEnabled": True,
+                "allowLocalhostRedirectUri": True,
+                "allowHttpSchemeRedirectUri": True,
+                "defaultScopes": ["mcp:tools", "openid"],
+            }
+        },
+        "loginSettings": {"registerEnabled": True},
+    }
+
+    sim.clear_requests()
+    run = run_tasks(
+        sim,
+        [
+            READ_AM,
+            handed_on("same again", wanted),
+            handed_on("check: close registration", {"dynamic_client_registration": {"open": False}}, check_mode=True, diff=True),
+        ],
+    )
+    assert run.rc == 0, run.stdout
+    _info, again, close = run.results
+    assert not again.changed and again.result["settings"] == first.result["settings"]
+    assert again.result["domain"] == {"id": domain_id, "name": "mcp", "hrid": "mcp"}
+    assert close.changed
+    assert close.result["diff"]["before"]["oidc"]["clientRegistrationSettings"]["isOpenDynamicClientRegistrationEnabled"] is True
+    assert am_calls(sim) == info_reads  # the two module runs sent no request at all
+
+    sim.clear_requests()
+    run = run_tasks(sim, [READ_AM, handed_on("close registration", {"dynamic_client_registration": {"open": False}})])
+    assert run.rc == 0, run.stdout
+    assert run[1].changed and run[1].result["settings"] == close.result["settings"]  # check mode predicted it
+    assert am_calls(sim) == info_reads + [("PATCH", f"/domains/{domain_id}")]
+    assert [w["body"] for w in am_writes(sim)] == [{"oidc": {"clientRegistrationSettings": {"isOpenDynamicClientRegistrationEnabled": False}}}]
+
+
+def test_known_domain_must_be_the_domain_named_and_hold_its_settings(sim):
+    admin = AmAdmin(sim)
+    domain = admin.domain()
+    sim.clear_requests()
+    run = run_tasks(
+        sim,
+        [
+            settings("another domain", {"domain": "Other Domain", "known_domain": domain, "user_registration": True}, ignore_errors=True),
+            settings("no id", {"known_domain": {"hrid": "mcp"}, "user_registration": True}, ignore_errors=True),
+        ],
+    )
+    assert run.rc == 0, run.stdout
+    other, no_id = run.results
+    assert other.failed and "known_domain is the domain named 'mcp'" in other.msg and "'Other Domain' that option domain names" in other.msg
+    assert no_id.failed and "known_domain" in no_id.msg and "with its id" in no_id.msg
+    assert sim.requests("am") == []  # refused before any request, not even a token exchange
+
+    # A domain without its settings (as a domain search lists it) is read again, by id.
+    basic = {key: domain[key] for key in ("id", "name", "hrid")}
+    run = run_tasks(sim, [settings("basic fields only", {"domain": domain["id"], "known_domain": basic, "user_registration": False})])
+    assert run.rc == 0, run.stdout
+    assert not run[0].changed
+    assert am_calls(sim) == [("POST", "/management/auth/token"), ("GET", f"/domains/{domain['id']}")]

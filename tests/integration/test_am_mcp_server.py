@@ -301,3 +301,233 @@ def test_server_side_refusals_name_the_option(sim):
     assert successful_writes(sim) == []
     domain_id = AmAdmin(sim).domain()["id"]
     assert [s["clientId"] for s in AmAdmin(sim).mcp_servers(domain_id)] == ["weather-mcp"]
+
+
+# -- what an earlier task read, handed on: the token, the domain, the MCP servers (am_info) ------------------------
+def read_am(client_id="weather-mcp", identifier=URL, **keywords):
+    """The role's preflight read: the domain, the MCP server with this client id, and a token for the tasks after it."""
+    args = {"domain": "mcp", "client_id": client_id, "resource_identifier": identifier, "return_access_token": True}
+    return task("am_info", "read AM once", args, register="am", **keywords)
+
+
+def handed_on(name, args, **keywords):
+    """am_mcp_server with the token, the domain and the MCP servers am_info read: nothing to look up again."""
+    known = {"token": "{{ am.access_token }}", "known_domain": "{{ am.domain }}", "known_mcp_servers": "{{ am.mcp_servers }}"}
+    return mcp(name, {**known, **args}, **keywords)
+
+
+def essentials(server):
+    """What the module says about an MCP server, without what AM stamps on a write (updatedAt, settings...)."""
+    tools = [(t["key"], t.get("description") or "", sorted(t["scopes"]), t["type"]) for t in server.get("features") or []]
+    kept = ("id", "clientId", "name", "description", "type", "resourceIdentifiers")
+    return dict({k: server[k] for k in kept if k in server}, features=sorted(tools))
+
+
+def am_calls(sim):
+    return [call_shape(r) for r in sim.requests("am")]
+
+
+def test_known_domain_and_servers_from_am_info_send_only_the_write(sim):
+    domain_id = AmAdmin(sim).domain()["id"]
+    servers_path = f"/domains/{domain_id}/protected-resources"
+    # am_info's own reads: the exchange, the domain, the MCP server by client id; and, while no MCP server
+    # holds the identifier, every MCP server of the domain.
+    info_reads = [
+        ("POST", "/management/auth/token"),
+        ("GET", "/domains/_hrid/mcp"),
+        ("GET", f"{servers_path}?type=MCP_SERVER&page=0&size=100&q=weather-mcp"),
+    ]
+    sim.clear_requests()
+    run = run_tasks(sim, [read_am(), handed_on("create", WEATHER)], diff=True)
+    assert run.rc == 0, run.stdout
+    info, create = run.results
+    assert info.result["access_token"].count(".") == 2  # the JWT AM gave for the credentials
+    assert info.result["domain"]["oidc"]["clientRegistrationSettings"] is not None  # the full domain
+    assert create.changed and create.result["mcp_server"]["clientId"] == "weather-mcp"
+    server_id = create.result["id"]
+    # The module: no token exchange, no domain, no list; the create alone.
+    assert am_calls(sim) == info_reads + [("GET", f"{servers_path}?type=MCP_SERVER&page=0&size=100"), ("POST", servers_path)]
+    (post,) = am_writes(sim)
+    assert post["status"] == 201 and post["body"]["clientId"] == "weather-mcp"
+
+    sim.clear_requests()
+    run = run_tasks(
+        sim,
+        [
+            read_am(),
+            handed_on("same again", WEATHER),
+            handed_on("check: rename", dict(WEATHER, name="Weather"), check_mode=True, diff=True),
+            handed_on("check: create", {"name": "Other", "resource_identifiers": URL_2, "client_id": "other"}, check_mode=True),
+            handed_on("check: delete", {"client_id": "weather-mcp", "state": "absent"}, check_mode=True, diff=True),
+        ],
+    )
+    assert run.rc == 0, run.stdout
+    info, again, rename, create_other, delete = run.results
+    assert [s["clientId"] for s in info.result["mcp_servers"]] == ["weather-mcp"]  # it holds the identifier: alone
+    assert not again.changed and again.result["mcp_server"]["id"] == server_id
+    assert essentials(again.result["mcp_server"]) == essentials(create.result["mcp_server"])
+    assert rename.changed and rename.result["diff"]["before"]["name"] == "Weather MCP"
+    assert create_other.changed and create_other.result["mcp_server"]["resourceIdentifiers"] == [URL_2]
+    assert delete.changed and delete.result["mcp_server"] == {}
+    # Nothing but am_info's reads: the four module runs sent no request at all, no token exchange either.
+    assert am_calls(sim) == info_reads
+
+    # What check mode predicted is what the real runs do, with the write alone.
+    sim.clear_requests()
+    run = run_tasks(
+        sim,
+        [
+            read_am(),
+            handed_on("rename", dict(WEATHER, name="Weather")),
+            handed_on("create the other", {"name": "Other", "resource_identifiers": URL_2, "client_id": "other"}),
+        ],
+    )
+    assert run.rc == 0, run.stdout
+    _info, renamed, created_other = run.results
+    assert essentials(renamed.result["mcp_server"]) == essentials(rename.result["mcp_server"])
+    assert essentials(created_other.result["mcp_server"]) == dict(
+        essentials(create_other.result["mcp_server"]), id=created_other.result["id"]
+    )
+    assert am_calls(sim) == info_reads + [("PATCH", f"{servers_path}/{server_id}"), ("POST", servers_path)]
+    assert [w["body"] for w in am_writes(sim)][0] == {"name": "Weather"}
+
+    sim.clear_requests()
+    run = run_tasks(sim, [read_am(), handed_on("delete", {"client_id": "weather-mcp", "state": "absent"})])
+    assert run.rc == 0, run.stdout
+    assert run[1].changed
+    assert am_calls(sim) == info_reads + [("DELETE", f"{servers_path}/{server_id}?type=MCP_SERVER")]
+    assert [s["clientId"] for s in AmAdmin(sim).mcp_servers(domain_id)] == ["other"]
+
+
+def test_known_servers_that_hide_the_holder_leave_the_refusal_to_am(sim):
+    admin = AmAdmin(sim)
+    domain_id = admin.domain()["id"]
+    admin.create_mcp_server(domain_id, name="Taken", resourceIdentifiers=[URL], clientId="taken-mcp")
+    mine = admin.create_mcp_server(domain_id, name="Mine", resourceIdentifiers=[URL_2], clientId="mine-mcp")
+    read_mine = task(
+        "am_info", "read AM once", {"domain": "mcp", "client_id": "mine-mcp", "resource_identifier": URL_2, "return_access_token": True},
+        register="am",
+    )
+    refused = {"ignore_errors": True}
+    sim.clear_requests()
+    run = run_tasks(
+        sim,
+        [
+            read_mine,
+            # am_info found "Mine" holding its identifier, so its list holds "Mine" alone: "Taken" is not in it.
+            handed_on(
+                "identifier of an MCP server the list does not hold",
+                {"name": "Mine", "resource_identifiers": [URL_2, URL], "client_id": "mine-mcp"},
+                **refused,
+            ),
+            handed_on("create with an identifier taken", {"name": "New", "resource_identifiers": URL, "client_id": "new-mcp"}, **refused),
+            handed_on(
+                "create with a client id taken",
+                {"name": "New", "resource_identifiers": "https://gw.example.com/new", "client_id": "taken-mcp"},
+                **refused,
+            ),
+            # A list that holds the holder: the module names it itself, without a request.
+            mcp(
+                "identifier of an MCP server the list holds",
+                {
+                    "name": "New",
+                    "resource_identifiers": ["https://gw.example.com/new", URL],
+                    "client_id": "new-mcp",
+                    "token": "{{ am.access_token }}",
+                    "known_domain": "{{ am.domain }}",
+                    "known_mcp_servers": "{{ am.mcp_servers + [taken] }}",
+                },
+                vars={"taken": {"id": "t", "name": "Taken", "clientId": "taken-mcp", "resourceIdentifiers": [URL]}},
+                **refused,
+            ),
+        ],
+    )
+    assert run.rc == 0, run.stdout
+    info, patch_taken, create_taken, client_taken, named = run.results
+    assert [s["clientId"] for s in info.result["mcp_servers"]] == ["mine-mcp"]
+    for result in (patch_taken, create_taken):
+        assert result.failed and "HTTP 400" in result.msg and "Resource identifier already exists" in result.msg, result.msg
+        assert "resource_identifiers:" in result.msg and "remove it from that server" in result.msg
+        assert "leave known_mcp_servers out" in result.msg
+    assert client_taken.failed and "HTTP 400" in client_taken.msg and "already exists for domain" in client_taken.msg
+    assert "client_id:" in client_taken.msg and "choose another client_id" in client_taken.msg and "known_mcp_servers" in client_taken.msg
+    assert named.failed and "resource_identifiers" in named.msg and "'Taken'" in named.msg and "HTTP" not in named.msg
+    # The three module runs that reached AM sent their write alone, which AM refused; the last one sent nothing.
+    writes = [(call_shape(w), w["status"]) for w in am_writes(sim)]
+    assert writes == [
+        (("PATCH", f"/domains/{domain_id}/protected-resources/{mine['id']}"), 400),
+        (("POST", f"/domains/{domain_id}/protected-resources"), 400),
+        (("POST", f"/domains/{domain_id}/protected-resources"), 400),
+    ]
+    info_reads = 3  # token, domain, MCP server by client id
+    assert len(sim.requests("am")) == info_reads + len(writes)
+    assert sorted(s["clientId"] for s in admin.mcp_servers(domain_id)) == ["mine-mcp", "taken-mcp"]
+
+
+def test_known_domain_of_another_domain_fails_before_any_request(sim):
+    admin = AmAdmin(sim)
+    mcp_domain = admin.domain()
+    sim.clear_requests()
+    server = {"name": "Weather", "resource_identifiers": URL, "client_id": "weather-mcp"}
+    run = run_tasks(
+        sim,
+        [
+            mcp("another domain", dict(server, domain="other", known_domain=mcp_domain), ignore_errors=True),
+            mcp("not a domain", dict(server, known_domain={"name": "mcp"}), ignore_errors=True),
+            mcp(
+                "absent, another domain",
+                {"domain": "My Domain", "client_id": "weather-mcp", "state": "absent", "known_domain": mcp_domain},
+                ignore_errors=True,
+            ),
+            mcp("by id, the same domain", dict(server, domain=mcp_domain["id"], known_domain=mcp_domain, known_mcp_servers=[]), check_mode=True),
+        ],
+    )
+    assert run.rc == 0, run.stdout
+    other, not_a_domain, absent, by_id = run.results
+    assert other.failed and "known_domain is the domain named 'mcp'" in other.msg and "that option domain names" in other.msg
+    assert "'other'" in other.msg, other.msg
+    assert absent.failed and "known_domain" in absent.msg and "'My Domain'" in absent.msg
+    assert not_a_domain.failed and "known_domain" in not_a_domain.msg and "without id" in not_a_domain.msg
+    assert by_id.changed and not by_id.failed
+    assert sim.requests("am") == []  # not even a token exchange
+
+
+def test_access_token_handed_on_is_never_printed(sim, tmp_path):
+    """The exchanged token travels from a no_log am_info to the tasks after it as their token, hidden at -vvv."""
+    token_file = tmp_path / "token"
+    settings = {"dynamic_client_registration": {"enabled": True}}
+    domain_id = AmAdmin(sim).domain()["id"]
+    sim.clear_requests()
+    run = run_tasks(
+        sim,
+        [
+            read_am(no_log=True),
+            {"name": "keep the token", "ansible.builtin.copy": {"content": "{{ am.access_token }}", "dest": str(token_file)}, "no_log": True},
+            handed_on("create", {"name": "Weather", "resource_identifiers": URL, "client_id": "weather-mcp"}, register="created", no_log=True),
+            handed_on("fails with the token given", {"name": "Weather", "resource_identifiers": "not a url"}, ignore_errors=True),
+            task(
+                "am_domain_settings",
+                "settings",
+                {"domain": "mcp", "token": "{{ am.access_token }}", "known_domain": "{{ am.domain }}", **settings},
+            ),
+        ],
+        verbosity=3,
+        diff=True,
+    )
+    assert run.rc == 0, run.stdout
+    token = token_file.read_text()
+    assert token.count(".") == 2
+    info, _keep, created, failed, patched = run.results
+    assert info.result.get("censored") and created.result.get("censored")
+    assert failed.failed and "resource_identifiers" in failed.msg and patched.changed
+    assert token not in run.stdout and token not in run.stderr
+    # One exchange in the whole play (am_info's); the modules after it sent their writes alone.
+    servers_path = f"/domains/{domain_id}/protected-resources"
+    assert am_calls(sim) == [
+        ("POST", "/management/auth/token"),
+        ("GET", "/domains/_hrid/mcp"),
+        ("GET", f"{servers_path}?type=MCP_SERVER&page=0&size=100&q=weather-mcp"),
+        ("GET", f"{servers_path}?type=MCP_SERVER&page=0&size=100"),
+        ("POST", servers_path),
+        ("PATCH", f"/domains/{domain_id}"),
+    ]

@@ -55,3 +55,23 @@ def test_unknown_domain_and_wrong_credentials_fail_clearly(sim):
     run = run_tasks(sim, info_tasks(), extra_env={"GRAVITEE_APIM_PASSWORD": "wrong", "GRAVITEE_AM_PASSWORD": "wrong"})
     assert "HTTP 401" in run.task("apim").msg and "Check the credentials" in run.task("apim").msg
     assert "HTTP 401" in run.task("am").msg
+
+
+def test_am_info_returns_the_token_it_exchanged_only_when_asked(sim):
+    am_info = "mcpgate.gravitee.am_info"
+    run = run_tasks(
+        sim,
+        [
+            {"name": "default", am_info: {"domain": "mcp"}},
+            {"name": "asked", am_info: {"domain": "mcp", "return_access_token": True}, "register": "am"},
+            {"name": "with that token", am_info: {"domain": "mcp", "token": "{{ am.access_token }}", "return_access_token": True}},
+        ],
+    )
+    assert run.rc == 0, run.stdout
+    default, asked, given = run.results
+    assert "access_token" not in default.result
+    assert asked.result["access_token"].count(".") == 2  # the JWT AM gave for the credentials
+    # A token given is the play's already: not returned (and no_log, Ansible would mask it anyway). It works:
+    assert "access_token" not in given.result and given.result["domain"] == asked.result["domain"]
+    exchanges = [r for r in sim.requests("am") if r["path"] == "/management/auth/token"]
+    assert len(exchanges) == 2  # "default" and "asked"; the task given the token exchanged nothing
