@@ -99,6 +99,12 @@ def context_path(api):
     return paths[0] if paths else None
 
 
+def path_refused(path, reason, option="context_path"):
+    return ModuleError(
+        "%s %s cannot be used: %s; choose another %s" % (option, path, (reason or "the server refused it").rstrip("."), option)
+    )
+
+
 def describe_api(api):
     return "%r (id %s, context path %s)" % (api.get("name"), api.get("id"), context_path(api) or "none")
 
@@ -114,7 +120,7 @@ class Apim(object):
         self._full = {}  # api id -> (api as GET returns it, its ETag): no object is read twice
         # What an earlier task of the play read or wrote, handed on so that it is not read again (known_api,
         # known_plans; doc fragment apim_known).  Decisions use it; a read-merge-write still reads first.
-        self.known_api = module.params.get("known_api") or None
+        self.known_api = module.params.get("known_api")  # {}: an earlier task found no such API
         self.known_plans = module.params.get("known_plans")
 
     @property
@@ -208,8 +214,10 @@ class Apim(object):
         return api
 
     def handed_api(self, ref, option):
-        """known_api, once checked to be the API that ``ref`` (a context path, id or name) names."""
+        """known_api, once checked to be the API that ``ref`` (a context path, id or name) names; None when empty."""
         api = self.known_api
+        if not api:
+            return None
         if ref.startswith("/"):
             same = check_context_path(ref, option) in context_paths(api)
         else:
@@ -228,13 +236,16 @@ class Apim(object):
             body["apiId"] = api_id
         answer = self.client.post(self._apis("_verify", "paths"), body, expected=(200,)) or {}
         if answer.get("ok") is False:
-            raise ModuleError(
-                "%s %s cannot be used: %s; choose another %s"
-                % (option, path, (answer.get("reason") or "the server refused it").rstrip("."), option)
-            )
+            raise path_refused(path, answer.get("reason"), option)
 
-    def create_api(self, body):
-        return self.client.post(self._apis(), body, expected=(201, 200))
+    def create_api(self, body, option="context_path"):
+        """POST /apis; a context path the server refuses (taken, or inside another API's) is the option's error."""
+        try:
+            return self.client.post(self._apis(), body, expected=(201, 200))
+        except GraviteeError as exc:
+            if exc.status == 400 and re.match(r"Path \[.*\] (already exists|is duplicated)", exc.message or ""):
+                raise path_refused(context_path(body), exc.message, option)
+            raise
 
     def update_api(self, api_id, patch, current=None):
         """Read-merge-write of the whole API: ``patch(api)`` edits a copy of the API as GET returns it.
@@ -280,9 +291,9 @@ class Apim(object):
         self.client.post(self._apis(api_id, "_stop"), expected=(204, 200))
 
     # -- plans --------------------------------------------------------------------------------------
-    def list_plans(self, api_id, statuses=PLAN_STATUSES):
-        """GET /apis/{id}/plans for the given statuses, all pages (the default is PUBLISHED only)."""
-        if self.known_plans is not None:
+    def list_plans(self, api_id, statuses=PLAN_STATUSES, fresh=False):
+        """GET /apis/{id}/plans for the given statuses, all pages (known_plans instead, unless ``fresh``)."""
+        if self.known_plans is not None and not fresh:
             return [copy.deepcopy(p) for p in self.handed_plans(api_id) if p.get("status") in statuses]
         found, page = [], 1
         while True:

@@ -31,9 +31,10 @@ SECRET_KEYS = frozenset(
     ("clientSecret", "client_secret", "password", "secret", "token", "access_token", "refresh_token", "apiKey")
 )
 
-# Fields the server owns: never a difference, never shown in a diff (they churn on every write).
+# Fields the server owns: never a difference, never shown in a diff (they churn on every write).  An API's
+# deployedAt is kept: it says whether the API was ever deployed, which a task handed the API needs to know.
 SERVER_OWNED_KEYS = frozenset(
-    ("createdAt", "updatedAt", "deployedAt", "_links", "links", "disabledAt", "definitionContext", "primaryOwner")
+    ("createdAt", "updatedAt", "_links", "links", "disabledAt", "definitionContext", "primaryOwner")
 )
 
 PRODUCTS = {"apim": "APIM", "am": "AM"}

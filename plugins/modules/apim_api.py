@@ -141,6 +141,13 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+plans:
+  description:
+    - An empty list when the task created the API (a new API has no plans), to pass to the next task as O(known_plans).
+  returned: when the task created the API (or would, in check mode)
+  type: list
+  elements: dict
+  sample: []
 api:
   description:
     - The API as the server now has it (in check mode, as it would have it), secrets masked.
@@ -204,6 +211,7 @@ from ansible_collections.mcpgate.gravitee.plugins.module_utils.apim import (
     mcp_proxy_api,
     patch_mcp_proxy_api,
 )
+from ansible_collections.mcpgate.gravitee.plugins.module_utils.client import GraviteeError
 from ansible_collections.mcpgate.gravitee.plugins.module_utils.module import GraviteeModule, ModuleError
 
 CHECK_MODE_HINT = " (in check mode, what earlier tasks would create does not exist yet)"
@@ -277,7 +285,10 @@ def run(module):
         missing = [option for option in ("name", "context_path", "mcp_server_url") if not params[option]]
         if missing:
             raise ModuleError("%s required to create the API at %s" % (" and ".join(missing) + (" is" if len(missing) == 1 else " are"), path))
-        apim.verify_path(path)
+        if module.check_mode:
+            # The create itself is the check in a real run (a path the server refuses creates nothing); check
+            # mode asks the server beforehand, to predict truly.
+            apim.verify_path(path)
         desired = mcp_proxy_api(**dict((k, v) for k, v in fields.items() if k != "labels"))
         if params["labels"] is not None:
             desired["labels"] = list(params["labels"])
@@ -322,6 +333,8 @@ def run(module):
         module.record_diff(current, api)
 
     result = dict(api=module.present(api), id=api.get("id"), state=api.get("state"))
+    if current is None:
+        result["plans"] = []  # a new API has none: the next task's known_plans
     if api.get("deploymentState"):
         result["deployment_state"] = api["deploymentState"]
     if gateway_url:
@@ -354,7 +367,13 @@ def start(module, apim, api, plan_checked):
         if deploy and not (run and not api.get("deployedAt")):
             apim.deploy_api(api["id"])
         if run:
-            apim.start_api(api["id"])
+            try:
+                apim.start_api(api["id"])
+            except GraviteeError as exc:
+                # A run for the same API at the same time started it first (this task decided on a state read
+                # earlier in the play): started is what was asked for.
+                if exc.status != 400 or "already started" not in (exc.message or ""):
+                    raise
     api = dict(api, state="STARTED", deploymentState="DEPLOYED")
     module.record_diff(before, api)
     return api

@@ -243,6 +243,7 @@ def run(module):
     oauth2_set = [option for option, _key in OAUTH2_OPTIONS + (("add_www_authenticate_header", None),) if params[option] is not None]
     if oauth2_set and params["security"] == "keyless":
         raise ModuleError("%s only apply to security: oauth2" % ", ".join(oauth2_set))
+    check_known_oauth2_policy(params["known_oauth2_policy"])
 
     apim = Apim(module)
     # Without its API a plan is absent, and closed as good as.
@@ -251,6 +252,11 @@ def run(module):
         return module.exit(needs_redeploy=False, plans=[])
     plans = apim.list_plans(api["id"])
     current = select_plan(plans, params["name"], params["id"])
+    if current is None and apim.known_plans is not None and state not in ("closed", "absent"):
+        # A plan created on a handed-on "absent" could duplicate one that another run created since (plan names
+        # are not unique): the server's list decides a create.
+        plans = apim.list_plans(api["id"], fresh=True)
+        current = select_plan(plans, params["name"], params["id"])
     if params["id"] and current is None and state not in ("closed", "absent"):
         raise ModuleError("API %s has no plan with id %s" % (describe_api(api), params["id"]))
     label = params["name"] or params["id"]
@@ -336,16 +342,19 @@ def oauth2_configuration(module, apim, api, current):
     return configuration
 
 
+def check_known_oauth2_policy(known):
+    if known is not None and not isinstance(known.get("add_www_authenticate_header"), bool):
+        raise ModuleError(
+            "known_oauth2_policy must be the oauth2_policy returned by mcpgate.gravitee.apim_info (with "
+            "add_www_authenticate_header true or false); got %r" % (known,)
+        )
+
+
 def www_authenticate_setting(module, apim):
     """Whether the server's oauth2 policy has addWwwAuthenticateHeader: as handed on, else from its schema."""
     known = module.params["known_oauth2_policy"]
     if known is None:
         return WWW_AUTHENTICATE in (apim.policy_schema("oauth2").get("properties") or {})
-    if not isinstance(known.get("add_www_authenticate_header"), bool):
-        raise ModuleError(
-            "known_oauth2_policy must be the oauth2_policy returned by mcpgate.gravitee.apim_info (with "
-            "add_www_authenticate_header true or false); got %r" % (known,)
-        )
     return known["add_www_authenticate_header"]
 
 

@@ -19,7 +19,7 @@ def chain(sim, check_mode=False):
         task("apim_info", "info", {"api": PATH}, register="info"),
         task("apim_api", "api", {
             "context_path": PATH, "name": "Known MCP", "mcp_server_url": sim.urls["mcp"] + "/mcp",
-            "known_api": "{{ info.api or omit }}",
+            "known_api": "{{ info.api or {} }}",
         }, register="api", **keep),
         task("apim_plan", "keyless", {
             "api": "{{ api.id | default(omit) }}", "name": "Keyless", "security": "keyless", "state": "published",
@@ -64,13 +64,14 @@ def test_handed_state_saves_every_read_and_a_second_run_sends_none(sim):
     calls = {name: step.calls for name, step in first.steps.items()}
     assert calls == {
         "info": ["GET /plugins/entrypoints/mcp-proxy", "GET /plugins/policies/oauth2/schema", "POST /apis/_search"],
-        # No known_api (the preflight found none): one lookup, the path check, the create.
-        "api": ["POST /apis/_search", "POST /apis/_verify/paths", "POST /apis"],
-        "keyless": ["POST /apis/{id}/plans", "POST /apis/{id}/plans/{id}/_publish"],
+        # The info task found no API: the create is sent right away (it is its own path check).
+        "api": ["POST /apis"],
+        # A plan is created only on the server's own list (another run may have created it since).
+        "keyless": ["GET /apis/{id}/plans", "POST /apis/{id}/plans", "POST /apis/{id}/plans/{id}/_publish"],
         "start": ["POST /apis/{id}/_start"],
         # A change of the API definition reads it first (for the ETag), whatever was handed on.
         "resource": ["GET /apis/{id}", "PUT /apis/{id}"],
-        "oauth2": ["POST /apis/{id}/plans", "POST /apis/{id}/plans/{id}/_publish"],
+        "oauth2": ["GET /apis/{id}/plans", "POST /apis/{id}/plans", "POST /apis/{id}/plans/{id}/_publish"],
         "remove keyless": ["DELETE /apis/{id}/plans/{id}"],
         "deploy": ["POST /apis/{id}/deployments"],
     }, calls
@@ -99,8 +100,9 @@ def test_check_mode_on_handed_state_predicts_without_a_write(sim):
     assert all(not step.failed for step in run.steps.values()), {n: s.msg for n, s in run.steps.items()}
     assert [r for step in run.steps.values() for r in step.writes] == []
     assert not run["api"].changed and run["keyless"].changed and run["start"].changed
-    # The keyless plan is only predicted: the start is predicted from the handed plans, with no read of its own.
-    assert run["start"].calls == [] and run["keyless"].calls == []
+    # The keyless plan is only predicted (after one look at the server's plans): the start is predicted from the
+    # handed plans, with no read of its own.
+    assert run["start"].calls == [] and run["keyless"].calls == ["GET /apis/{id}/plans"]
     assert [p["status"] for p in run["keyless"]["plans"]] == ["PUBLISHED"]
     assert admin.get(created["id"])["state"] == "STOPPED"
 
