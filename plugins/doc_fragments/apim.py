@@ -70,8 +70,8 @@ options:
         definition still reads the API first and writes it back with its ETag (C(If-Match)), so a change made in
         between fails with HTTP 412 instead of being overwritten.
       - It must be the API that the module's API option names, else the task fails before any request.
-      - An empty dict says the earlier task found no such API (M(mcpgate.gravitee.apim_info) returns V(null) then:
-        pass C({{ info.api or {} }})); M(mcpgate.gravitee.apim_api) then creates the API without looking it up again.
+      - An empty dict says the earlier task found no such API (M(mcpgate.gravitee.apim_info) returns V(null) for it,
+        so pass C({{ info.api or {} }})). M(mcpgate.gravitee.apim_api) then creates the API without looking it up again.
         A run that created it meanwhile makes the create fail on the taken context path, and nothing is written.
       - Leave it out to read the API from the server (the default). Pass only what the same play just read or wrote.
     type: dict
@@ -81,7 +81,7 @@ options:
         RV(ignore:plans) return value of M(mcpgate.gravitee.apim_info) or M(mcpgate.gravitee.apim_plan)), so that this
         task does not list them again. An empty list says the API has no plan (a new API).
       - Before creating a plan that is not in the list, M(mcpgate.gravitee.apim_plan) lists the plans once from the
-        server: plan names are not unique, and another run may have created the plan since.
+        server (plan names are not unique, and another run may have created the plan since).
       - Leave it out to list the plans from the server (the default).
     type: list
     elements: dict
