@@ -272,6 +272,11 @@ class GraviteeModule(object):
         self.record_diff(current, result)
         return result
 
+    def forget_changes(self):
+        """Drop the change and diff recorded so far: the module decides again, on what it found since."""
+        self.changed = False
+        self._diff = None
+
     def record_diff(self, before, after):
         """Keep the first 'before' and the latest 'after' of this run (a module may write in steps)."""
         if self._diff is None:

@@ -260,6 +260,25 @@ def run(module):
             )
     else:
         current = apim.find_api_by_context_path(path)
+    try:
+        converge(module, apim, current, path, fields, gateway_url)
+    except CreatedMeanwhile as exc:
+        # The handed-on "absent" was stale: another run created the API at this path since. Decide again on it.
+        module.forget_changes()
+        converge(module, apim, exc.api, path, fields, gateway_url)
+
+
+class CreatedMeanwhile(Exception):
+    """The create found the path taken by an API that an earlier task of the play had not seen."""
+
+    def __init__(self, api):
+        super(CreatedMeanwhile, self).__init__("created meanwhile")
+        self.api = api
+
+
+def converge(module, apim, current, path, fields, gateway_url):
+    """Bring the API found (``current``, or None) to the state asked for, and exit."""
+    params, state = module.params, module.params["state"]
     if current is not None and (current.get("definitionVersion") != "V4" or current.get("type") != MCP_PROXY_TYPE):
         kind = "a %s %s API" % (current.get("definitionVersion"), current.get("type") or "")
         if params["id"]:
@@ -305,7 +324,14 @@ def run(module):
                 plan_checked = True
 
     def create(body):
-        created = apim.create_api(dict((k, v) for k, v in body.items() if k != "labels"))
+        try:
+            created = apim.create_api(dict((k, v) for k, v in body.items() if k != "labels"))
+        except ModuleError:
+            # Without a lookup of its own (known_api: {}), a refused path may be an API created since at this path.
+            found = apim.find_api_by_context_path(path) if apim.known_api == {} else None
+            if found is None:
+                raise
+            raise CreatedMeanwhile(found)
         if "labels" in body:
             # CreateApiV4 has no labels: set them on the new API right away.
             created, _changed = apim.update_api(

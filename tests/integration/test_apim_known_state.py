@@ -135,3 +135,19 @@ def test_handed_state_of_another_api_fails_before_any_request(sim):
     assert foreign.failed and "known_plans holds plan 'Keyless'" in foreign.msg and foreign.requests == []
     bad = run["bad oauth2 policy"]
     assert bad.failed and "known_oauth2_policy must be the oauth2_policy" in bad.msg and bad.requests == []
+
+
+def test_an_api_created_since_the_earlier_read_is_taken_over_not_duplicated(sim):
+    # The earlier task found no API (known_api: {}); another run created it since, with the same settings.
+    admin = ApimAdmin(sim)
+    created = admin.create(mcp_proxy_body("Known MCP", PATH, sim.urls["mcp"] + "/mcp"))
+    run = run_steps(sim, [task("apim_api", "api", {
+        "context_path": PATH, "name": "Known MCP", "mcp_server_url": sim.urls["mcp"] + "/mcp", "known_api": {},
+    })])
+    step = run["api"]
+    assert not step.failed and not step.changed, step.msg
+    assert step["id"] == created["id"]
+    # The create is refused on the taken path (nothing written), the API is found, and nothing else changes.
+    assert step.calls == ["POST /apis", "POST /apis/_search"] and step.requests[0]["status"] == 400
+    assert admin.find(PATH)["id"] == created["id"]
+    assert "diff" not in step.result.result or step["diff"]["before"] == step["diff"]["after"]
