@@ -23,6 +23,11 @@ class TaskResult:
     status: str  # ok | failed | skipped
     result: dict[str, Any]
 
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> "TaskResult":
+        """A record of the record_results callback (which also holds the task's module, host and timing)."""
+        return cls(record["task"], record["status"], record["result"])
+
     @property
     def changed(self) -> bool:
         return bool(self.result.get("changed"))
@@ -99,4 +104,4 @@ def run_tasks(
             args.append("-" + "v" * verbosity)
         proc = subprocess.run(args, env=env, capture_output=True, text=True, timeout=600, check=False)
         results = json.loads(results_file.read_text()) if results_file.exists() else []
-    return PlaybookRun(proc.returncode, proc.stdout, proc.stderr, [TaskResult(**r) for r in results])
+    return PlaybookRun(proc.returncode, proc.stdout, proc.stderr, [TaskResult.from_record(r) for r in results])

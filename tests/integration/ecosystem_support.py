@@ -96,4 +96,4 @@ def run_playbook(
             command, env=full_env, cwd=cwd or tmp, capture_output=True, text=True, timeout=600, check=False
         )
         results = json.loads(results_file.read_text()) if results_file.exists() else []
-    return PlaybookRun(proc.returncode, proc.stdout, proc.stderr, [TaskResult(**r) for r in results])
+    return PlaybookRun(proc.returncode, proc.stdout, proc.stderr, [TaskResult.from_record(r) for r in results])
