@@ -149,6 +149,32 @@ EXAMPLES = r"""
     context_path: /weather-mcp
     state: started
   when: oauth2_plan.needs_redeploy
+
+# Many tasks on one API: read it once, then hand each task what the one before returned.
+- name: Read the API, its plans and the OAuth2 policy once
+  mcpgate.gravitee.apim_info:
+    api: /weather-mcp
+  register: info
+
+- name: The OAuth2 plan, decided on what the read found (a create still asks the server for the plans first)
+  mcpgate.gravitee.apim_plan:
+    api: /weather-mcp
+    name: OAuth2
+    security: oauth2
+    oauth_resource: am-resource
+    state: published
+    known_api: "{{ info.api }}"
+    known_plans: "{{ info.plans }}"
+    known_oauth2_policy: "{{ info.oauth2_policy }}"
+  register: oauth2_plan
+
+- name: Delete the keyless plan, on the plans the task before left
+  mcpgate.gravitee.apim_plan:
+    api: /weather-mcp
+    name: Keyless test
+    state: absent
+    known_api: "{{ info.api }}"
+    known_plans: "{{ oauth2_plan.plans }}"
 """
 
 RETURN = r"""
