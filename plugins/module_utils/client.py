@@ -182,13 +182,9 @@ class GraviteeClient:
         self.token = token
         # AM: Basic credentials are exchanged once per run for a Bearer token at this path.
         self.token_exchange_path = token_exchange_path
-        lib = _requests()
-        self.exceptions = lib["requests"].exceptions
-        self.session = lib["requests"].Session()
-        self.session.headers.update({"Accept": "application/json", "User-Agent": user_agent})
         # Passed on every request: requests lets REQUESTS_CA_BUNDLE override a session-level setting.
         self.verify = ca_path if (ca_path and validate_certs) else bool(validate_certs)
-        retry = lib["WarningRetry"](
+        self.retry = dict(
             total=retries,
             connect=retries,
             read=retries,
@@ -201,9 +197,9 @@ class GraviteeClient:
             raise_on_status=False,
             on_retry=on_retry,
         )
-        adapter = lib["HTTPAdapter"](max_retries=retry)
-        self.session.mount("http://", adapter)
-        self.session.mount("https://", adapter)
+        self.user_agent = user_agent
+        self.session = None  # opened by the first request: a run that sends none does not import requests
+        self.exceptions = None
         self._bearer = None
         # Headers of the last answer (e.g. an ETag to send back in If-Match), whatever its status.
         self.last_headers = {}
@@ -242,8 +238,22 @@ class GraviteeClient:
             )
 
     # -- requests ---------------------------------------------------------------------------------
+    def _open(self):
+        """The session, with retries on every http(s) URL, made at the first request."""
+        if self.session is None:
+            lib = _requests()
+            self.exceptions = lib["requests"].exceptions
+            session = lib["requests"].Session()
+            session.headers.update({"Accept": "application/json", "User-Agent": self.user_agent})
+            adapter = lib["HTTPAdapter"](max_retries=lib["WarningRetry"](**self.retry))
+            session.mount("http://", adapter)
+            session.mount("https://", adapter)
+            self.session = session
+        return self.session
+
     def _send(self, method, path, auth=None, headers=None, **kwargs):
         url = _path_of(self.base_url + path)
+        self._open()
         try:
             return self.session.request(
                 method, self.base_url + path, auth=auth, headers=headers, timeout=self.timeout, verify=self.verify, **kwargs
