@@ -182,6 +182,16 @@ class AmApi(object):
                 return servers, True
             page += 1
 
+    def find_mcp_server_by_client_id(self, domain_id, client_id):
+        """``(server, every_server)``: the MCP server with this client id (or None), found with ``q``; and every
+        MCP server of the domain when the answer holds them all (AM 4.10 ignores ``q``), else None."""
+        servers, complete = self.list_mcp_servers(
+            domain_id, q=client_id, stop=lambda server: server.get("clientId") == client_id
+        )
+        server = next((s for s in servers if s.get("clientId") == client_id), None)
+        narrowed = all(client_id in (s.get("clientId"), s.get("name")) for s in servers)
+        return server, (servers if complete and not narrowed else None)
+
     def get_mcp_server(self, domain_id, server_id):
         """GET .../protected-resources/{id}?type=MCP_SERVER, or None."""
         return self.client.get_or_none(self.mcp_server_path(domain_id, server_id), params={"type": MCP_SERVER})

@@ -168,14 +168,13 @@ def mcp_servers(am, domain_id, client_id, identifier):
     """Every MCP server of the domain, or, with ``client_id``, the fewest that answer who holds what."""
     if not client_id:
         return am.list_mcp_servers(domain_id)[0]
-    servers, complete = am.list_mcp_servers(domain_id, q=client_id, stop=lambda server: server.get("clientId") == client_id)
-    mine = next((server for server in servers if server.get("clientId") == client_id), None)
+    mine, every_server = am.find_mcp_server_by_client_id(domain_id, client_id)
     if mine is not None and identifier is not None:
         held = [(item or "").strip().lower() for item in mine.get("resourceIdentifiers") or []]
         if identifier.strip().lower() in held:
             return [mine]
-    if complete and servers and any(client_id not in (s.get("clientId"), s.get("name")) for s in servers):
-        return servers  # AM 4.10 ignored q: this is already every MCP server of the domain
+    if every_server is not None:
+        return every_server  # AM 4.10 ignored q: this is already every MCP server of the domain
     return am.list_mcp_servers(domain_id)[0]
 
 

@@ -482,47 +482,37 @@ class McpServers(object):
         self._all = known
 
     def find(self):
-        found = self.find_known() if self.known is not None else self.find_by_request()
-        if found is not None and self.known is not None and not found.get("id"):
-            raise ModuleError(
-                "known_mcp_servers: the MCP server %r (client id %r) has no id; pass the MCP servers as AM returns "
-                "them (the mcp_servers value of am_info)" % (found.get("name"), found.get("clientId"))
-            )
-        return found
-
-    def find_known(self):
-        """The same choice as ``find_by_request``, in the list given, without a request."""
+        """The MCP server by id, else by client id, else by its first identifier; in ``known`` when given."""
         wanted = self.wanted
         if self.server_id:
-            current = next((s for s in self.known if s.get("id") == self.server_id), None)
+            current = self.by_id()
             if current and wanted.client_id and current.get("clientId") != wanted.client_id:
                 raise self._immutable(current)
-            return current
-        if wanted.client_id:
-            return next((s for s in self.known if s.get("clientId") == wanted.client_id), None)
-        identity = wanted.identifiers[0]
-        return next((s for s in self.known if identity in view(s)["resourceIdentifiers"]), None)
-
-    def find_by_request(self):
-        wanted, domain_id = self.wanted, self.domain["id"]
-        if self.server_id:
-            current = self.api.get_mcp_server(domain_id, self.server_id)
-            if current and wanted.client_id and current.get("clientId") != wanted.client_id:
-                raise self._immutable(current)
-            return current
-        if wanted.client_id:
-            # AM 4.11+ narrows the list to this exact clientId (or name) with q; 4.10 ignores q and returns
-            # the plain list. Either way the match is checked here, and a list that q did not narrow is
-            # kept, when whole, for the checks before a write.
-            client_id = wanted.client_id
-            servers, complete = self.api.list_mcp_servers(
-                domain_id, q=client_id, stop=lambda server: server.get("clientId") == client_id
+        elif wanted.client_id:
+            current = self.by_client_id(wanted.client_id)
+        else:
+            identity = wanted.identifiers[0]
+            current = next((s for s in self.all() if identity in view(s)["resourceIdentifiers"]), None)
+        if current is not None and self.known is not None and not current.get("id"):
+            raise ModuleError(
+                "known_mcp_servers: the MCP server %r (client id %r) has no id; pass the MCP servers as AM returns "
+                "them (the mcp_servers value of am_info)" % (current.get("name"), current.get("clientId"))
             )
-            if complete and any(client_id not in (s.get("clientId"), s.get("name")) for s in servers):
-                self._all = servers
-            return next((s for s in servers if s.get("clientId") == client_id), None)
-        identity = wanted.identifiers[0]
-        return next((s for s in self.all() if identity in view(s)["resourceIdentifiers"]), None)
+        return current
+
+    def by_id(self):
+        if self.known is not None:
+            return next((s for s in self.known if s.get("id") == self.server_id), None)
+        return self.api.get_mcp_server(self.domain["id"], self.server_id)
+
+    def by_client_id(self, client_id):
+        if self.known is not None:
+            return next((s for s in self.known if s.get("clientId") == client_id), None)
+        # A list that q did not narrow (AM 4.10) is every MCP server: kept for the checks before a write.
+        server, every_server = self.api.find_mcp_server_by_client_id(self.domain["id"], client_id)
+        if every_server is not None:
+            self._all = every_server
+        return server
 
     def all(self):
         if self._all is None:
