@@ -56,3 +56,10 @@ def am(sim, path, method="GET", **kwargs):
     response = requests.request(method, sim.urls["am"] + AM_DOMAINS + path, headers=headers, timeout=10, **kwargs)
     response.raise_for_status()
     return response.json() if response.content else None
+
+
+def add_mcp_server(sim, name, client_id, identifier):
+    """An MCP server made in the AM domain "mcp" by another tool (or by hand), before the role runs."""
+    domain_id = am(sim, "/_hrid/mcp")["id"]
+    body = {"name": name, "type": "MCP_SERVER", "clientId": client_id, "resourceIdentifiers": [identifier]}
+    return am(sim, f"/{domain_id}/protected-resources", method="POST", json=body)

@@ -19,6 +19,21 @@ FOR_MCP_CLIENTS = {
 }
 
 
+# The PATCH that the settings of these tests need on the simulator's domain: only the keys that differ, never a null.
+MINIMAL_PATCH = {
+    "oidc": {
+        "clientRegistrationSettings": {
+            "isDynamicClientRegistrationEnabled": True,
+            "isOpenDynamicClientRegistrationEnabled": True,
+            "allowLocalhostRedirectUri": True,
+            "allowHttpSchemeRedirectUri": True,
+            "defaultScopes": ["mcp:tools", "openid"],
+        }
+    },
+    "loginSettings": {"registerEnabled": True},
+}
+
+
 def settings(name, args, **keywords):
     return task("am_domain_settings", name, {"domain": "mcp", **args}, **keywords)
 
@@ -58,18 +73,7 @@ def test_enable_registration_rerun_check_mode_and_partial_change(sim):
     assert (patch["method"], patch["status"]) == ("PATCH", 200)
     assert patch["path"].endswith("/domains/" + before["id"])
     # Only the keys that differ; nothing the user did not set; never a null (AM would reset settings).
-    assert patch["body"] == {
-        "oidc": {
-            "clientRegistrationSettings": {
-                "isDynamicClientRegistrationEnabled": True,
-                "isOpenDynamicClientRegistrationEnabled": True,
-                "allowLocalhostRedirectUri": True,
-                "allowHttpSchemeRedirectUri": True,
-                "defaultScopes": ["mcp:tools", "openid"],
-            }
-        },
-        "loginSettings": {"registerEnabled": True},
-    }
+    assert patch["body"] == MINIMAL_PATCH
     assert not contains_null(patch["body"])
     after = admin.domain()
     assert after["oidc"]["redirectUriStrictMatching"] == before["oidc"]["redirectUriStrictMatching"]
@@ -199,18 +203,7 @@ def test_known_domain_from_am_info_sends_only_the_patch(sim):
     # The module: no token exchange, no GET of the domain; the minimal PATCH alone.
     assert am_calls(sim) == info_reads + [("PATCH", f"/domains/{domain_id}")]
     (patch,) = am_writes(sim)
-    assert patch["status"] == 200 and patch["body"] == {
-        "oidc": {
-            "clientRegistrationSettings": {
-                "isDynamicClientRegistrationEnabled": True,
-                "isOpenDynamicClientRegistrationEnabled": True,
-                "allowLocalhostRedirectUri": True,
-                "allowHttpSchemeRedirectUri": True,
-                "defaultScopes": ["mcp:tools", "openid"],
-            }
-        },
-        "loginSettings": {"registerEnabled": True},
-    }
+    assert patch["status"] == 200 and patch["body"] == MINIMAL_PATCH
 
     sim.clear_requests()
     run = run_tasks(

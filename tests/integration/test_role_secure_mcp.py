@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import requests
 
-from tests.integration.role_support import am, apim, changed, failures, run_role
+from tests.integration.role_support import add_mcp_server, am, apim, changed, failures, run_role
 from tests.simulator.mcp_client import INITIALIZE, MCP_HEADERS, run_mcp_client
 
 CONTEXT_PATH = "/weather-mcp"
@@ -100,18 +100,7 @@ def test_a_given_secret_is_used_and_never_printed(sim):
 
 def test_an_mcp_server_whose_secret_was_lost_is_recreated(sim):
     """A run that stopped between creating the AM MCP server and the APIM resource lost the secret."""
-    domain_id = am(sim, "/_hrid/mcp")["id"]
-    am(
-        sim,
-        f"/{domain_id}/protected-resources",
-        method="POST",
-        json={
-            "name": "weather-mcp",
-            "type": "MCP_SERVER",
-            "clientId": CLIENT_ID,
-            "resourceIdentifiers": [sim.urls["apim_gateway"] + CONTEXT_PATH],
-        },
-    )
+    add_mcp_server(sim, "weather-mcp", CLIENT_ID, sim.urls["apim_gateway"] + CONTEXT_PATH)
     run = run_role(sim)
     assert run.rc == 0, failures(run)
     assert_secured(sim)
@@ -130,18 +119,7 @@ def test_bad_input_fails_in_preflight_before_any_write(sim):
 
 
 def test_an_identifier_held_by_another_mcp_server_is_refused_before_any_write(sim):
-    domain_id = am(sim, "/_hrid/mcp")["id"]
-    am(
-        sim,
-        f"/{domain_id}/protected-resources",
-        method="POST",
-        json={
-            "name": "someone else",
-            "type": "MCP_SERVER",
-            "clientId": "someone-else",
-            "resourceIdentifiers": [sim.urls["apim_gateway"] + CONTEXT_PATH],
-        },
-    )
+    add_mcp_server(sim, "someone else", "someone-else", sim.urls["apim_gateway"] + CONTEXT_PATH)
     sim.clear_requests()
     run = run_role(sim)
     assert any("client id someone-else already has the resource identifier" in f for f in failures(run)), (

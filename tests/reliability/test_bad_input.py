@@ -11,7 +11,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 from tests.integration.ansible_run import run_tasks
-from tests.integration.role_support import am, apim, role_vars, run_role
+from tests.integration.role_support import add_mcp_server, apim, role_vars, run_role
 from tests.reliability.support import clear_faults, first_failure, no_traceback
 
 SECRET = "Bad-Input-Client-Secret-93d1"
@@ -48,18 +48,7 @@ def setup_objects(sim):
     )
     assert run.rc == 0, run.stdout[-2000:]
     apim(sim, "/apis", method="POST", json=OTHER_API)
-    domain = am(sim, "/_hrid/mcp")["id"]
-    am(
-        sim,
-        f"/{domain}/protected-resources",
-        method="POST",
-        json={
-            "name": "taken",
-            "type": "MCP_SERVER",
-            "clientId": "taken-client",
-            "resourceIdentifiers": [sim.urls["apim_gateway"] + "/other-mcp"],
-        },
-    )
+    add_mcp_server(sim, "taken", "taken-client", sim.urls["apim_gateway"] + "/other-mcp")
     sim.clear_requests()
 
 
