@@ -30,6 +30,7 @@ from tests.integration.ecosystem_support import (
     tool,
     tool_env,
 )
+from tests.integration.role_support import role_vars
 
 # Top-level entries of the artifact: the collection and what documents it.
 ALLOWED_TOP_LEVEL = {
@@ -91,17 +92,9 @@ def test_the_installed_copy_runs_the_playbook_and_protects_the_mcp_server(instal
     assert str(installed / "ansible_collections") in listed.stdout and str(REPO_ROOT) not in listed.stdout
 
     # The collection's playbook by its name, as a user of the installed collection runs it.
-    role_vars = {
-        "secure_mcp_context_path": CONTEXT_PATH,
-        "secure_mcp_server_url": sim.urls["mcp"] + "/mcp",
-        "secure_mcp_apim_gateway_url": sim.urls["apim_gateway"],
-        "secure_mcp_am_gateway_url": sim.urls["am_gateway"],
-        "secure_mcp_am_domain": "mcp",
-        "secure_mcp_probe_delay": 1,
-        "secure_mcp_probe_retries": 5,
-    }
+    variables = role_vars(sim, CONTEXT_PATH, secure_mcp_probe_retries=5)
     playbook = f"{GALAXY['namespace']}.{GALAXY['name']}.secure_mcp"
-    result = run_playbook(playbook, only_the_install, role_vars, cwd=installed)
+    result = run_playbook(playbook, only_the_install, variables, cwd=installed)
     assert result.rc == 0, [f"{r.task}: {r.msg}" for r in result.results if r.failed] or result.stdout[-3000:] + result.stderr
     assert re.search(r"localhost\s+: ok=\d+\s+changed=[1-9]\d*\s+unreachable=0\s+failed=0", result.stdout), result.stdout
     assert any(r.task.endswith("Verification | An unauthenticated MCP client gets the 401 challenge") and not r.failed
