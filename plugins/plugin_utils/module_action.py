@@ -10,12 +10,14 @@ touching each one, copies the controller's memory page by page: about 0.03 to 0.
 size of the secure_mcp role (measured by ``make bench``), more on a larger play. The worker runs this one task
 and exits, so nothing it inherited can be freed anyway: ``gc.freeze()`` takes those objects out of the collector's
 reach (the remedy Python's ``gc`` documentation gives for fork without exec). Objects the task itself creates are
-collected as usual. The controller process is not touched.
+collected as usual. Only a forked worker does this: run in the process that started it (no parent process), the
+action leaves the collector alone, since there frozen objects would never be freed.
 """
 
 from __future__ import annotations
 
 import gc
+import multiprocessing
 
 from ansible.plugins.action.normal import ActionModule as ModuleAction
 
@@ -24,5 +26,6 @@ class ActionModule(ModuleAction):
     """Run the module as ``ansible.builtin.normal`` does, in a worker whose inherited heap the collector skips."""
 
     def run(self, tmp=None, task_vars=None):
-        gc.freeze()
+        if multiprocessing.parent_process() is not None:
+            gc.freeze()
         return super().run(tmp, task_vars)

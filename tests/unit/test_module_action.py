@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import importlib
+import multiprocessing
 from pathlib import Path
 
 import pytest
@@ -35,15 +36,23 @@ def test_the_action_is_ansibles_module_action():
     assert module_action.ActionModule.run is not ModuleAction.run
 
 
-def test_run_freezes_what_the_worker_inherited_then_runs_the_module(monkeypatch, unfrozen):
+@pytest.fixture
+def module_run(monkeypatch):
+    """Ansible's module action replaced by a recorder of what it saw."""
     seen = {}
 
-    def module_run(self, tmp=None, task_vars=None):
+    def run(self, tmp=None, task_vars=None):
         seen["frozen_objects"] = gc.get_freeze_count()
         seen["task_vars"] = task_vars
         return {"changed": False, "from": "module"}
 
-    monkeypatch.setattr(ModuleAction, "run", module_run)
+    monkeypatch.setattr(ModuleAction, "run", run)
+    return seen
+
+
+def test_run_in_a_worker_freezes_what_it_inherited_then_runs_the_module(monkeypatch, module_run, unfrozen):
+    monkeypatch.setattr(multiprocessing, "parent_process", lambda: "ansible-playbook")  # as in a forked worker
+    seen = module_run
     action = object.__new__(module_action.ActionModule)  # run() uses nothing set by ActionBase.__init__
     assert gc.get_freeze_count() == 0
     tracked_before = len(gc.get_objects())
@@ -54,3 +63,11 @@ def test_run_freezes_what_the_worker_inherited_then_runs_the_module(monkeypatch,
     assert seen["task_vars"] == {"inventory_hostname": "mcp-001"}
     # Every object alive before the module ran (what the worker inherited from the controller) is frozen.
     assert seen["frozen_objects"] >= tracked_before - 100 > 0
+
+
+def test_run_outside_a_worker_leaves_the_collector_alone(module_run, unfrozen):
+    assert multiprocessing.parent_process() is None
+    action = object.__new__(module_action.ActionModule)
+
+    assert action.run(task_vars={}) == {"changed": False, "from": "module"}
+    assert module_run["frozen_objects"] == 0
