@@ -327,8 +327,8 @@ def main(argv: list[str] | None = None) -> int:
             # Without pipelining, to show what it saves (one run of each).
             dummy, dummy2, first_np, noop_np = first_and_noop(sim, ROLE_PLAYBOOK, one, 1, 1, 1, pipelining=False)
             role["without_pipelining"] = {"first": first_np, "noop": noop_np}
-            # Diagnostic: the no-op run and its floor with the controller's garbage collector mostly off. The gap
-            # that closes is the collector's work during the AnsiballZ builds of the role's larger modules.
+            # Diagnostic: the no-op run and its floor with the controller's garbage collector mostly off. A gap that
+            # closes would be collector work in the workers (the module action's gc.freeze() removed the one seen).
             tuned = collections.defaultdict(list)
             for dummy in range(args.repeat):
                 tuned["role"].append(run_playbook(sim, ROLE_PLAYBOOK, one, 1, gc_tuned=True)["wall"])
