@@ -1,73 +1,97 @@
-"""The action every module of the collection runs through: Ansible's module action, after gc.freeze()."""
+"""The action every module of the collection runs through: Ansible's module action, after gc.freeze().
+
+The action is controller code: importing it (through ``ansible.plugins.action``) switches ansible-core into
+controller mode for the whole process, after which the other unit tests' modules would no longer return their
+warnings. Each check therefore runs in a fresh interpreter and prints what it saw as JSON.
+"""
 
 from __future__ import annotations
 
-import gc
-import importlib
-import multiprocessing
+import json
+import os
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
-import pytest
-from ansible.plugins.action.normal import ActionModule as ModuleAction
-
-from ansible_collections.mcpgate.gravitee.plugins.plugin_utils import module_action
+from tests.conftest import COLLECTIONS_PATH
 
 PLUGINS = Path(__file__).resolve().parents[2] / "plugins"
 MODULES = sorted(path.stem for path in (PLUGINS / "modules").glob("*.py") if path.stem != "__init__")
 
+PRELUDE = """
+import gc, importlib, json, multiprocessing
+from ansible.plugins.action.normal import ActionModule as ModuleAction
+from ansible_collections.mcpgate.gravitee.plugins.plugin_utils import module_action
 
-@pytest.fixture
-def unfrozen():
-    gc.unfreeze()
-    yield
-    gc.unfreeze()
+seen = {}
+
+def recording_run(self, tmp=None, task_vars=None):
+    # Ansible's module action replaced by a recorder of what it saw.
+    seen["frozen_objects"] = gc.get_freeze_count()
+    seen["task_vars"] = task_vars
+    return {"changed": False, "from": "module"}
+
+ModuleAction.run = recording_run
+action = object.__new__(module_action.ActionModule)  # run() uses nothing set by ActionBase.__init__
+"""
+
+
+def run_isolated(code: str) -> dict:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(COLLECTIONS_PATH), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.run([sys.executable, "-c", PRELUDE + textwrap.dedent(code)], env=env, capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
 
 
 def test_every_module_has_the_action_and_no_other_action_exists():
     actions = sorted(path.stem for path in (PLUGINS / "action").glob("*.py") if path.stem != "__init__")
     assert actions == MODULES
-    for name in MODULES:
-        plugin = importlib.import_module("ansible_collections.mcpgate.gravitee.plugins.action." + name)
-        assert plugin.ActionModule is module_action.ActionModule, name
+    seen = run_isolated(
+        """
+        names = %r
+        print(json.dumps({name: importlib.import_module("ansible_collections.mcpgate.gravitee.plugins.action." + name).ActionModule
+                          is module_action.ActionModule for name in names}))
+        """ % MODULES
+    )
+    assert seen == {name: True for name in MODULES}
 
 
 def test_the_action_is_ansibles_module_action():
-    assert issubclass(module_action.ActionModule, ModuleAction)
-    assert module_action.ActionModule.run is not ModuleAction.run
+    seen = run_isolated(
+        """
+        print(json.dumps({"subclass": issubclass(module_action.ActionModule, ModuleAction),
+                          "own_run": module_action.ActionModule.run is not ModuleAction.run}))
+        """
+    )
+    assert seen == {"subclass": True, "own_run": True}
 
 
-@pytest.fixture
-def module_run(monkeypatch):
-    """Ansible's module action replaced by a recorder of what it saw."""
-    seen = {}
-
-    def run(self, tmp=None, task_vars=None):
-        seen["frozen_objects"] = gc.get_freeze_count()
-        seen["task_vars"] = task_vars
-        return {"changed": False, "from": "module"}
-
-    monkeypatch.setattr(ModuleAction, "run", run)
-    return seen
-
-
-def test_run_in_a_worker_freezes_what_it_inherited_then_runs_the_module(monkeypatch, module_run, unfrozen):
-    monkeypatch.setattr(multiprocessing, "parent_process", lambda: "ansible-playbook")  # as in a forked worker
-    seen = module_run
-    action = object.__new__(module_action.ActionModule)  # run() uses nothing set by ActionBase.__init__
-    assert gc.get_freeze_count() == 0
-    tracked_before = len(gc.get_objects())
-
-    result = action.run(task_vars={"inventory_hostname": "mcp-001"})
-
-    assert result == {"changed": False, "from": "module"}
+def test_run_in_a_worker_freezes_what_it_inherited_then_runs_the_module():
+    seen = run_isolated(
+        """
+        multiprocessing.parent_process = lambda: "ansible-playbook"  # as in a forked worker
+        frozen_before = gc.get_freeze_count()
+        tracked_before = len(gc.get_objects())
+        result = action.run(task_vars={"inventory_hostname": "mcp-001"})
+        print(json.dumps({"result": result, "frozen_before": frozen_before, "tracked_before": tracked_before, **seen}))
+        """
+    )
+    assert seen["result"] == {"changed": False, "from": "module"}
     assert seen["task_vars"] == {"inventory_hostname": "mcp-001"}
+    assert seen["frozen_before"] == 0
     # Every object alive before the module ran (what the worker inherited from the controller) is frozen.
-    assert seen["frozen_objects"] >= tracked_before - 100 > 0
+    assert seen["frozen_objects"] >= seen["tracked_before"] - 100 > 0
 
 
-def test_run_outside_a_worker_leaves_the_collector_alone(module_run, unfrozen):
-    assert multiprocessing.parent_process() is None
-    action = object.__new__(module_action.ActionModule)
-
-    assert action.run(task_vars={}) == {"changed": False, "from": "module"}
-    assert module_run["frozen_objects"] == 0
+def test_run_outside_a_worker_leaves_the_collector_alone():
+    seen = run_isolated(
+        """
+        parent = multiprocessing.parent_process()
+        result = action.run(task_vars={})
+        print(json.dumps({"parent": parent, "result": result, **seen}))
+        """
+    )
+    assert seen["parent"] is None
+    assert seen["result"] == {"changed": False, "from": "module"}
+    assert seen["frozen_objects"] == 0
