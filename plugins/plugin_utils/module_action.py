@@ -7,10 +7,10 @@ Ansible runs each task in a worker process forked from ``ansible-playbook``, and
 payload (AnsiballZ) in that worker, parsing the module and all its module_utils. That parse allocates enough to
 start a full garbage collection, which walks every object the worker inherited from the controller and, by
 touching each one, copies the controller's memory page by page: about 0.03 to 0.05 s per module task on a play the
-size of the secure_mcp role (measured by ``make bench``), more on a larger play. The worker runs this one task
-and exits, so nothing it inherited can be freed anyway: ``gc.freeze()`` takes those objects out of the collector's
-reach (the remedy Python's ``gc`` documentation gives for fork without exec). Objects the task itself creates are
-collected as usual. Only a forked worker does this: run in the process that started it (no parent process), the
+size of the secure_mcp role (``make bench`` shows the effect), more on a larger play. The worker runs this one task
+and exits, so collecting what it inherited would free next to nothing: ``gc.freeze()`` takes those objects out of
+the collector's reach (the remedy Python's ``gc`` documentation gives for fork without exec). Objects the task
+itself creates are collected as usual. Only a forked worker does this: run in the process that started it (no parent process), the
 action leaves the collector alone, since there frozen objects would never be freed.
 """
 
