@@ -10,8 +10,8 @@ touching each one, copies the controller's memory page by page: about 0.03 to 0.
 size of the secure_mcp role (``make bench`` shows the effect), more on a larger play. The worker runs this one task
 and exits, so collecting what it inherited would free next to nothing: ``gc.freeze()`` takes those objects out of
 the collector's reach (the remedy Python's ``gc`` documentation gives for fork without exec). Objects the task
-itself creates are collected as usual. Only a forked worker does this: run in the process that started it (no parent process), the
-action leaves the collector alone, since there frozen objects would never be freed.
+itself creates are collected as usual. Only a forked worker does this: in a process without a parent (one that
+outlives the task), the action leaves the collector alone, since there frozen objects would never be freed.
 """
 
 from __future__ import annotations
