@@ -28,6 +28,8 @@ MCP_PROXY_TYPE = "MCP_PROXY"
 MCP_PROXY_PLUGIN = "mcp-proxy"
 PLAN_STATUSES = ("STAGING", "PUBLISHED", "DEPRECATED", "CLOSED")
 PAGE_SIZE = 100
+# The OAuth2 plan setting that only policy 5.0-5.1 (APIM 4.10.0 to 4.10.11) has; MCP clients need it true there.
+WWW_AUTHENTICATE = "addWwwAuthenticateHeader"
 
 # Fields of a V4 API whose change makes it out of sync with its last deployment (@DeploymentRequired in
 # rest-api-model v4/api/ApiEntity.java; name, description, labels or visibility do not need a deployment).
@@ -346,6 +348,11 @@ class Apim(object):
     def policy_schema(self, policy_id):
         """GET /plugins/policies/{id}/schema: the configuration schema the server itself validates with."""
         return self.client.get(self._org("plugins", "policies", policy_id, "schema")) or {}
+
+    def oauth2_policy(self):
+        """What the server's OAuth2 policy offers, as apim_info returns it (and apim_plan takes it back as
+        known_oauth2_policy): whether its schema has addWwwAuthenticateHeader (APIM 4.10.0 to 4.10.11)."""
+        return {"add_www_authenticate_header": WWW_AUTHENTICATE in (self.policy_schema("oauth2").get("properties") or {})}
 
 
 def known_argument_spec():

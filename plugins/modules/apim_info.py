@@ -98,12 +98,11 @@ from ansible_collections.mcpgate.gravitee.plugins.module_utils.module import Gra
 def run(module):
     apim = Apim(module)
     entrypoint = apim.entrypoint_plugin("mcp-proxy")
-    schema = apim.policy_schema("oauth2")
     result = {
         "mcp_proxy_entrypoint": (
             dict((key, entrypoint.get(key)) for key in ("id", "name", "version", "deployed")) if entrypoint else None
         ),
-        "oauth2_policy": {"add_www_authenticate_header": "addWwwAuthenticateHeader" in (schema.get("properties") or {})},
+        "oauth2_policy": apim.oauth2_policy(),
         "api": None,
         "plans": [],
     }

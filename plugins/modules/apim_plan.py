@@ -217,6 +217,7 @@ plans:
 
 from ansible_collections.mcpgate.gravitee.plugins.module_utils.apim import (
     SECURITY_TYPES,
+    WWW_AUTHENTICATE,
     Apim,
     check_plan_move,
     check_single_keyless,
@@ -238,7 +239,6 @@ OAUTH2_OPTIONS = (
     ("propagate_auth_header", "propagateAuthHeader"),
     ("extract_payload", "extractPayload"),
 )
-WWW_AUTHENTICATE = "addWwwAuthenticateHeader"
 ACTIONS = {"published": "publish", "deprecated": "deprecate", "closed": "close"}
 ACTIONS_STATUS = {"published": "PUBLISHED", "deprecated": "DEPRECATED", "closed": "CLOSED"}
 
@@ -378,10 +378,8 @@ def check_known_oauth2_policy(known):
 
 def www_authenticate_setting(module, apim):
     """Whether the server's oauth2 policy has addWwwAuthenticateHeader: as handed on, else from its schema."""
-    known = module.params["known_oauth2_policy"]
-    if known is None:
-        return WWW_AUTHENTICATE in (apim.policy_schema("oauth2").get("properties") or {})
-    return known["add_www_authenticate_header"]
+    policy = module.params["known_oauth2_policy"] or apim.oauth2_policy()
+    return policy["add_www_authenticate_header"]
 
 
 def check_oauth_resource(apim, api, name):
