@@ -167,26 +167,28 @@ def request_figures(run: dict[str, Any], servers: int) -> dict[str, Any]:
     }
 
 
+def task_kind(record: dict[str, Any]) -> str:
+    """What a task record stands for in the floor: "skipped", "controller" (no module) or "module"."""
+    if record["status"] == "skipped":
+        return "skipped"
+    return "controller" if record["action"] in CONTROLLER_ACTIONS else "module"
+
+
+def host_records(run: dict[str, Any], host: str | None) -> list[dict[str, Any]]:
+    return [record for record in run["tasks"] if host is None or record["host"] == host]
+
+
 def task_counts(run: dict[str, Any], host: str | None = None) -> dict[str, int]:
     """Executed module tasks, controller-side tasks and skipped tasks of one host (retries count as runs)."""
-    counts = collections.Counter()
-    for record in run["tasks"]:
-        if host is not None and record["host"] != host:
-            continue
-        if record["status"] == "skipped":
-            counts["skipped"] += 1
-        elif record["action"] in CONTROLLER_ACTIONS:
-            counts["controller"] += 1
-        else:
-            counts["module"] += int(record.get("attempts") or 1)
-    return {"module": counts["module"], "controller": counts["controller"], "skipped": counts["skipped"]}
+    counts = collections.Counter(task_kind(record) for record in host_records(run, host))
+    return {"module": len(module_actions(run, host)), "controller": counts["controller"], "skipped": counts["skipped"]}
 
 
 def module_actions(run: dict[str, Any], host: str | None = None) -> list[str]:
-    """The module (FQCN) of each module run that task_counts counts as "module", in the order the role ran them."""
+    """The module (FQCN) of each module run (a retry is a run), in the order the role ran them."""
     actions = []
-    for record in run["tasks"]:
-        if (host is None or record["host"] == host) and record["status"] != "skipped" and record["action"] not in CONTROLLER_ACTIONS:
+    for record in host_records(run, host):
+        if task_kind(record) == "module":
             actions += [record["action"]] * int(record.get("attempts") or 1)
     return actions
 
