@@ -1,4 +1,5 @@
-"""The action every module of the collection runs through: Ansible's module action, after gc.freeze().
+"""The action every module of the collection runs through: Ansible's module action, after gc.freeze() in the worker,
+with Ansible's template plugins loaded in the controller.
 
 The action is controller code: importing it (through ``ansible.plugins.action``) switches ansible-core into
 controller mode for the whole process, after which the other unit tests' modules would no longer return their
@@ -37,9 +38,25 @@ action = object.__new__(module_action.ActionModule)  # run() uses nothing set by
 """
 
 
-def run_isolated(code: str) -> dict:
+# Which of Ansible's filter and test plugin files are loaded (Ansible imports each under its name plus a suffix).
+TEMPLATE_PLUGINS = """
+import json, multiprocessing, sys
+from ansible.template import Templar, trust_as_template
+
+def template_plugins():
+    return sorted(name.rsplit("_", 1)[0] for name in sys.modules if name.startswith(("ansible.plugins.filter.", "ansible.plugins.test.")))
+
+def render_like_a_task():
+    Templar(variables={"secure_mcp_timeout": 10}).template(trust_as_template("{{ secure_mcp_timeout | default(omit) is number }}"))
+
+def load_the_action():
+    from ansible_collections.mcpgate.gravitee.plugins.plugin_utils import module_action
+"""
+
+
+def run_isolated(code: str, prelude: str = PRELUDE) -> dict:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(COLLECTIONS_PATH), os.environ.get("PYTHONPATH", "")])}
-    proc = subprocess.run([sys.executable, "-c", PRELUDE + textwrap.dedent(code)], env=env, capture_output=True, text=True, check=False)
+    proc = subprocess.run([sys.executable, "-c", prelude + textwrap.dedent(code)], env=env, capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout)
 
@@ -95,3 +112,45 @@ def test_run_outside_a_worker_leaves_the_collector_alone():
     assert seen["parent"] is None
     assert seen["result"] == {"changed": False, "from": "module"}
     assert seen["frozen_objects"] == 0
+
+
+def test_loaded_in_the_controller_it_loads_the_template_plugins_the_workers_then_inherit():
+    seen = run_isolated(
+        """
+        before = template_plugins()
+        load_the_action()
+        loaded = template_plugins()
+        render_like_a_task()  # what a worker forked now does first
+        print(json.dumps({"before": before, "loaded": loaded, "after_rendering": template_plugins()}))
+        """,
+        prelude=TEMPLATE_PLUGINS,
+    )
+    assert seen["before"] == []
+    assert {"ansible.plugins.filter.core", "ansible.plugins.test.core"} <= set(seen["loaded"])
+    assert seen["after_rendering"] == seen["loaded"]
+
+
+def test_without_the_action_the_first_template_of_a_worker_loads_the_plugins():
+    # What the test above spares the workers (and proof that it can fail).
+    seen = run_isolated(
+        """
+        before = template_plugins()
+        render_like_a_task()
+        print(json.dumps({"before": before, "after_rendering": template_plugins()}))
+        """,
+        prelude=TEMPLATE_PLUGINS,
+    )
+    assert seen["before"] == []
+    assert {"ansible.plugins.filter.core", "ansible.plugins.test.core"} <= set(seen["after_rendering"])
+
+
+def test_loaded_in_a_worker_it_leaves_the_template_plugins_to_the_task():
+    seen = run_isolated(
+        """
+        multiprocessing.parent_process = lambda: "ansible-playbook"  # as in a forked worker
+        load_the_action()
+        print(json.dumps({"loaded": template_plugins()}))
+        """,
+        prelude=TEMPLATE_PLUGINS,
+    )
+    assert seen["loaded"] == []
