@@ -54,8 +54,12 @@ class Fetched:
 
     @property
     def reason(self) -> str:
-        words = " ".join(self.refused) or "unknown"
-        return f"{self.component} {self.version} could not be had from Maven Central; Maven said: {words}"
+        """One line: Maven's own words for the first artifact it could not find, and where the whole record is."""
+        words = " ".join(self.refused)
+        found = re.search(r"Could not find artifact \S+ in \S+ \([^)]*\)", words)
+        said = found.group(0) if found else (words[:300] or "unknown")
+        return (f"{self.component} {self.version} not to be had from Maven Central: Maven said \"{said}\" "
+                f"({len(self.missing)} artifact(s) missing, listed in {self.home / 'resolved.json'})")
 
 
 def version_of(component: str, line: str = "") -> str:
