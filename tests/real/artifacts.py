@@ -104,7 +104,7 @@ def fetch(component: str, line: str = "", force: bool = False) -> Fetched:
     started = time.monotonic()
     try:
         completed = subprocess.run(
-            command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=MAVEN_TIMEOUT, stdin=subprocess.DEVNULL
+            command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=MAVEN_TIMEOUT, stdin=subprocess.DEVNULL, check=False
         )
         output, rc = completed.stdout + completed.stderr, completed.returncode
     except subprocess.TimeoutExpired as expired:

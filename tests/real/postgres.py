@@ -79,7 +79,7 @@ def start(group: ProcessGroup, databases: tuple[str, ...] = ("am", "apim"), port
     group.add(Managed("postgres folder", remove))
     initdb = [str(PG_BIN / "initdb"), "-D", str(pg.data), "-U", "postgres", "--auth-local=trust", "--auth-host=scram-sha-256",
               "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"]
-    done = subprocess.run(_as_owner(initdb), capture_output=True, text=True, timeout=120, cwd=root)
+    done = subprocess.run(_as_owner(initdb), capture_output=True, text=True, timeout=120, cwd=root, check=False)
     if done.returncode:
         raise StartFailed(f"initdb failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
     options = [f"-p {pg.port}", "-c listen_addresses=127.0.0.1", f"-c unix_socket_directories={root / 'socket'}",
@@ -91,10 +91,10 @@ def start(group: ProcessGroup, databases: tuple[str, ...] = ("am", "apim"), port
     def stop() -> None:
         if (pg.data / "postmaster.pid").exists():
             subprocess.run(_as_owner([str(PG_BIN / "pg_ctl"), "-D", str(pg.data), "-m", "fast", "-w", "-t", "60", "stop"]),
-                           capture_output=True, timeout=90)
+                           capture_output=True, timeout=90, check=False)
 
     group.add(Managed("postgres", stop, log=pg.log))
-    started = subprocess.run(_as_owner([*pg_ctl, "start"]), capture_output=True, text=True, timeout=START_TIMEOUT + 30, cwd=root)
+    started = subprocess.run(_as_owner([*pg_ctl, "start"]), capture_output=True, text=True, timeout=START_TIMEOUT + 30, cwd=root, check=False)
     if started.returncode:
         raise StartFailed(f"PostgreSQL did not start ({started.returncode}): {started.stdout}{started.stderr}\n"
                           f"--- {pg.log} (tail) ---\n{tail(pg.log)}")

@@ -29,7 +29,7 @@ def free_ports(count: int) -> list[int]:
     """``count`` distinct free loopback ports (all bound at once so none repeats)."""
     sockets = []
     try:
-        for _ in range(count):
+        for dummy_index in range(count):
             sock = socket.socket()
             sock.bind(("127.0.0.1", 0))
             sockets.append(sock)

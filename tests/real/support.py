@@ -48,8 +48,9 @@ class Am:
 
     def snapshot(self) -> dict[str, Any]:
         """The domain and every MCP server of it, as the server has them now."""
-        return {"domain": self.domain_doc(), "mcp_servers": [self.get(f"/{self.domain['id']}/protected-resources/{s['id']}",
-                                                                        type="MCP_SERVER").json() for s in self.mcp_servers()]}
+        base = f"/{self.domain['id']}/protected-resources/"
+        servers = [self.get(base + s["id"], type="MCP_SERVER").json() for s in self.mcp_servers()]
+        return {"domain": self.domain_doc(), "mcp_servers": servers}
 
 
 class Apim:

@@ -78,8 +78,8 @@ def test_oauth2_plan_and_am_resource(real_both, apim, proxy_api):
     assert oauth2.changed and not oauth2_again.changed
     (res,) = apim.api(proxy_api["id"])["resources"]
     assert (res["type"], res["configuration"]["version"]) == ("oauth2-am-resource", "V3_X")
-    run_tasks(real_both, [task("am_mcp_server", "clean", {"domain": am.domain["hrid"], "client_id": f"plan-{path[6:]}",
-                                                            "state": "absent"})])
+    clean = {"domain": am.domain["hrid"], "client_id": f"plan-{path[6:]}", "state": "absent"}
+    run_tasks(real_both, [task("am_mcp_server", "clean", clean)])
 
 
 def test_deployment_through_the_rest_api_serves_the_keyless_plan(real_apim, apim, proxy_api):

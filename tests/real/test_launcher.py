@@ -31,7 +31,8 @@ def test_postgres_cluster_has_one_database_per_product_and_is_gone_after_stop():
         # The servers log in over TCP with a password, as their JDBC/R2DBC drivers do.
         login = subprocess.run([str(postgres.PG_BIN / "psql"), "-X", "-A", "-t", "-h", "127.0.0.1", "-p", str(pg.port),
                                 "-U", postgres.DB_USER, "-d", "apim", "-c", "SELECT current_user"],
-                               env={**os.environ, "PGPASSWORD": postgres.DB_PASSWORD}, capture_output=True, text=True, timeout=30)
+                               env={**os.environ, "PGPASSWORD": postgres.DB_PASSWORD}, capture_output=True, text=True, timeout=30,
+                               check=False)
         assert login.stdout.strip() == postgres.DB_USER, login.stderr
         root, port = pg.root, pg.port
     assert not port_open(port) and not root.exists()
@@ -40,8 +41,9 @@ def test_postgres_cluster_has_one_database_per_product_and_is_gone_after_stop():
 def test_a_bad_start_raises_with_the_log_tail_and_leaves_nothing_running():
     clusters = set(Path("/tmp").glob("mcpgate-real-pg-*"))  # the session's own cluster may be running
     group = ProcessGroup()
-    with pytest.raises(StartFailed) as failed, group:
-        postgres.start(group, extra_options=["-c no_such_setting=1"])
+    with group:
+        with pytest.raises(StartFailed) as failed:
+            postgres.start(group, extra_options=["-c no_such_setting=1"])
     assert "no_such_setting" in str(failed.value)
     assert set(Path("/tmp").glob("mcpgate-real-pg-*")) == clusters  # its folder is gone, so nothing can run from it
 
