@@ -69,6 +69,8 @@ help:
 	@echo '  sim          run the Gravitee simulator in the foreground'
 	@echo '  demo         the role against the simulator, then a real MCP client (DEMO_ARGS=--free-ports)'
 	@echo '  bench        the role against the simulator: requests and time vs the floor and a uri baseline (not in test)'
+	@echo '  real-artifacts  fetch the pinned real AM/APIM artifacts into .cache/real with Maven (tests/real/maven)'
+	@echo '  test-real    pytest tests/real against real AM 4.12.4 and OSS APIM 4.12.17 on PostgreSQL 15 (not in test)'
 	@echo '  docs         regenerate docs/collection/ (antsibull-docs) and CHANGELOG.md (antsibull-changelog)'
 	@echo '  clean        remove .venv, caches and test output'
 
@@ -176,6 +178,21 @@ BENCH_ARGS ?=
 .PHONY: bench
 bench: venv
 	PATH="$(VENV_PATH)" '$(VENV_BIN)/python' -m tests.bench.run_bench $(BENCH_ARGS)
+
+# The real tier (tests/real/README.md): real Gravitee AM and open-source APIM on loopback, PostgreSQL 15 from
+# Debian, Temurin 25, artifacts from Maven Central fetched by our poms into .cache/real (kept between runs).
+# A product whose artifacts Central does not serve is not started; its tests are skipped with Maven's own words.
+# REAL_ARGS: extra pytest arguments. MCPGATE_REAL_SERVERS=<state.json> reuses servers started with
+# `python -m tests.real.servers --state <state.json>`.
+REAL_ARGS ?=
+
+.PHONY: real-artifacts test-real
+real-artifacts: venv
+	'$(VENV_BIN)/python' -m tests.real.artifacts
+	'$(VENV_BIN)/python' -m tests.real.artifacts --line apim-4.10.9 plugin-schemas
+
+test-real: venv real-artifacts
+	PATH="$(VENV_PATH)" '$(VENV_BIN)/pytest' -rsx tests/real $(REAL_ARGS)
 
 clean:
 	rm -rf '$(VENV)' '$(CACHE_DIR)' '$(WORK_TMP)' tests/output .ansible .pytest_cache

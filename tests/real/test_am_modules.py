@@ -1,0 +1,113 @@
+"""The AM modules against real AM (guide step "AM: create the MCP Server resource" and the domain settings).
+
+"No write" is checked on the server's own state before and after (support.Am.snapshot): equal objects,
+``updatedAt`` included. No option whose name starts with ``known_`` is used.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.integration.ansible_run import run_tasks
+from tests.real.support import Am, task
+
+URL = "http://127.0.0.1:9/real-weather-mcp"
+URL_2 = "http://127.0.0.1:9/real-weather-mcp-2"
+
+
+@pytest.fixture()
+def am(real_am):
+    return Am(real_am)
+
+
+def mcp(am, name, args, **keywords):
+    return task("am_mcp_server", name, {"domain": am.domain["hrid"], **args}, **keywords)
+
+
+def test_mcp_server_generated_secret_rerun_check_update_delete(real_am, am, tmp_path):
+    secret_file = tmp_path / "secret"
+    weather = {"name": "Real Weather", "resource_identifiers": [URL], "client_id": "real-weather",
+               "tools": [{"key": "get_forecast", "description": "Forecast", "scopes": ["openid"]}]}
+    run = run_tasks(real_am, [
+        mcp(am, "create, AM generates the secret", weather, register="created", no_log=True),
+        {"name": "keep the secret", "ansible.builtin.copy": {"content": "{{ created.client_secret }}", "dest": str(secret_file)},
+         "no_log": True},
+    ])
+    assert run.rc == 0, run.stdout
+    assert run[0].changed and len(secret_file.read_text()) >= 16
+    (server,) = [s for s in am.mcp_servers() if s["clientId"] == "real-weather"]
+    assert server["resourceIdentifiers"] == [URL]
+
+    before = am.snapshot()
+    run = run_tasks(real_am, [
+        mcp(am, "same again", weather),
+        mcp(am, "check: rename", dict(weather, name="Renamed"), check_mode=True, diff=True),
+        mcp(am, "check: delete", {"client_id": "real-weather", "state": "absent"}, check_mode=True),
+        mcp(am, "check: another", {"name": "Other", "resource_identifiers": [URL_2], "client_id": "other"}, check_mode=True),
+    ])
+    assert run.rc == 0, run.stdout
+    again, rename, delete, other = run.results
+    assert not again.changed and "client_secret" not in again.result
+    assert rename.changed and rename.result["diff"]["after"]["name"] == "Renamed"
+    assert delete.changed and other.changed
+    assert am.snapshot() == before  # nothing written, not even the same values
+
+    run = run_tasks(real_am, [mcp(am, "update name, identifiers, tools", dict(
+        weather, name="Real Weather 2", resource_identifiers=[URL, URL_2],
+        tools=[{"key": "get_forecast", "scopes": ["openid"]}, {"key": "set_alert", "scopes": ["openid"]}]))], diff=True)
+    assert run.rc == 0 and run[0].changed, run.stdout
+    read = am.get(f"/{am.domain['id']}/protected-resources/{server['id']}", type="MCP_SERVER").json()
+    assert read["name"] == "Real Weather 2" and sorted(read["resourceIdentifiers"]) == sorted([URL, URL_2])
+    assert sorted(f["key"] for f in read["features"]) == ["get_forecast", "set_alert"]
+    assert "clientSecret" not in read  # reads never carry the secret
+
+    run = run_tasks(real_am, [mcp(am, "delete", {"client_id": "real-weather", "state": "absent"})] * 2)
+    assert run.rc == 0, run.stdout
+    assert run[0].changed and not run[1].changed
+    assert [s for s in am.mcp_servers() if s["clientId"] == "real-weather"] == []
+
+
+def test_mcp_server_bad_input_refused_before_any_write(real_am, am):
+    before = am.snapshot()
+    run = run_tasks(real_am, [
+        mcp(am, "not a URL", {"name": "Bad", "resource_identifiers": ["not a url"], "client_id": "bad"}, ignore_errors=True),
+        mcp(am, "no identifier", {"name": "Bad", "client_id": "bad"}, ignore_errors=True),
+    ])
+    assert all(r.failed for r in run.results), run.stdout
+    assert "resource_identifiers" in run[0].msg
+    assert am.snapshot() == before
+
+
+def test_domain_settings_dcr_and_registration_idempotent_and_check_mode(real_am, am):
+    args = {"domain": am.domain["hrid"], "user_registration": True, "dynamic_client_registration": {
+        "enabled": True, "open": True, "allow_localhost_redirect_uri": True, "allow_http_scheme_redirect_uri": True}}
+    before = am.snapshot()
+    check = run_tasks(real_am, [task("am_domain_settings", "check", args, check_mode=True, diff=True)])
+    assert check.rc == 0 and check[0].changed, check.stdout
+    assert am.snapshot() == before
+    run = run_tasks(real_am, [task("am_domain_settings", "apply", args), task("am_domain_settings", "again", args)])
+    assert run.rc == 0, run.stdout
+    assert run[0].changed and not run[1].changed
+    domain = am.domain_doc()
+    dcr = domain["oidc"]["clientRegistrationSettings"]
+    assert dcr["isDynamicClientRegistrationEnabled"] and dcr["isOpenDynamicClientRegistrationEnabled"]
+    assert dcr["allowLocalhostRedirectUri"] and dcr["allowHttpSchemeRedirectUri"]
+    assert domain["loginSettings"]["registerEnabled"] is True
+    settled = am.snapshot()
+    again = run_tasks(real_am, [task("am_domain_settings", "third", args)])
+    assert again.rc == 0 and not again[0].changed
+    assert am.snapshot() == settled
+
+
+def test_am_info_reads_the_domain_and_its_mcp_servers(real_am, am):
+    run = run_tasks(real_am, [
+        mcp(am, "one server", {"name": "Info", "resource_identifiers": [URL_2], "client_id": "real-info"}),
+        task("am_info", "read", {"domain": am.domain["hrid"]}),
+        mcp(am, "clean up", {"client_id": "real-info", "state": "absent"}),
+    ])
+    assert run.rc == 0, run.stdout
+    info = run[1].result
+    assert not run[1].changed
+    assert info["domain"]["id"] == am.domain["id"]
+    assert info["mcp_servers_supported"] is True
+    assert "real-info" in [s["clientId"] for s in info["mcp_servers"]]
