@@ -894,7 +894,8 @@ class ManagementApi:
         if any(s["name"] == name for s in resource["secrets"]):
             raise AmError(400, f"Secret with description {name} already exists")
         if len(resource["secrets"]) >= SECRETS_MAX:
-            raise AmError(409, f"Too many Client Secrets. Cannot create more than {SECRETS_MAX} secrets")
+            # TooManyClientSecretsException: 400 in every release (4.10.20, 4.11.14, 4.12.4)
+            raise AmError(400, f"Too many Client Secrets. Cannot create more than {SECRETS_MAX} secrets")
         raw = secure_random_string()
         secret = new_client_secret(name, raw, resource["secretSettings"][0]["id"])
         resource["secrets"].append(secret)
@@ -904,7 +905,7 @@ class ManagementApi:
     def secret_or_404(self, resource: dict[str, Any], secret_id: str) -> dict[str, Any]:
         secret = next((s for s in resource["secrets"] if s["id"] == secret_id), None)
         if secret is None:
-            raise AmError(404, f"ClientSecret [{secret_id}] can not be found.")
+            raise AmError(404, f"Secret [{secret_id}] can not be found.")  # ClientSecretNotFoundException
         return secret
 
     async def renew_secret(self, request: Request) -> Response:
@@ -916,9 +917,10 @@ class ManagementApi:
 
     async def secret(self, request: Request) -> Response:
         resource = self.secrets_resource(request)
-        secret = self.secret_or_404(resource, request.path_params["secret"])
+        # ProtectedResourceServiceImpl#deleteSecret checks the count before looking the secret up.
         if len(resource["secrets"]) <= 1:
             raise AmError(400, "Cannot remove last secret")
+        secret = self.secret_or_404(resource, request.path_params["secret"])
         resource["secrets"].remove(secret)
         resource["updatedAt"] = now_ms()
         return Response(status_code=204)
