@@ -258,6 +258,9 @@ class Gateway:
         }
         if domain["oidc"]["clientRegistrationSettings"].get("isClientTemplateEnabled"):
             document["registration_templates_endpoint"] = f"{base}/oidc/register_templates"
+        # OpenIDDiscoveryServiceImpl :119-122 (Domain#useCimd: cimdSettings.enabled), AM 4.12
+        if am_cimd.supported(self.sim.profile) and am_cimd.settings_of(domain)["enabled"]:
+            document["client_id_metadata_document_supported"] = True
         return JSONResponse(document)
 
     async def jwks(self, request: Request, domain: dict[str, Any]) -> Response:
