@@ -12,7 +12,9 @@ import pytest
 
 from tests.simulator.harness import start_simulator
 
-PROFILES = ("4.10", "4.12")
+# Most tests run on the oldest and the newest profile; a test module that names SIMULATOR_PROFILES (the role's
+# tests, the gateway's) runs on those instead.
+DEFAULT_PROFILES = ("4.10", "4.12")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # Python and Ansible find the collection as ``ansible_collections.mcpgate.gravitee``: point a
@@ -46,9 +48,15 @@ def simulators():
         simulator.stop()
 
 
-@pytest.fixture(params=PROFILES, ids=lambda p: f"profile-{p}")
-def sim(request, simulators):
+def pytest_generate_tests(metafunc):
+    if "sim_profile" in metafunc.fixturenames:
+        profiles = getattr(metafunc.module, "SIMULATOR_PROFILES", DEFAULT_PROFILES)
+        metafunc.parametrize("sim_profile", profiles, ids=lambda p: f"profile-{p}")
+
+
+@pytest.fixture
+def sim(sim_profile, simulators):
     """A freshly reset simulator, once for each version profile."""
-    simulator = simulators(request.param)
+    simulator = simulators(sim_profile)
     simulator.reset()
     return simulator

@@ -189,7 +189,10 @@ class AmApi(object):
             domain_id, q=client_id, stop=lambda server: server.get("clientId") == client_id
         )
         server = next((s for s in servers if s.get("clientId") == client_id), None)
-        narrowed = all(client_id in (s.get("clientId"), s.get("name")) for s in servers)
+        # q matches a client id or a name ignoring case (Mongo collation, JDBC UPPER): a list that q narrowed holds
+        # only such matches; any other server means AM ignored q (4.10) and the list holds every MCP server.
+        wanted = client_id.upper()
+        narrowed = all(wanted in ((s.get("clientId") or "").upper(), (s.get("name") or "").upper()) for s in servers)
         return server, (servers if complete and not narrowed else None)
 
     def get_mcp_server(self, domain_id, server_id):

@@ -236,7 +236,8 @@ class Apim(object):
         body = {"paths": [{"path": path}]}
         if api_id:
             body["apiId"] = api_id
-        answer = self.client.post(self._apis("_verify", "paths"), body, expected=(200,)) or {}
+        # Real APIM answers 202 (ApisResource.verifyPaths); its OpenAPI document says 200.
+        answer = self.client.post(self._apis("_verify", "paths"), body, expected=(200, 202)) or {}
         if answer.get("ok") is False:
             raise path_refused(path, answer.get("reason"), option)
 

@@ -19,8 +19,13 @@ description:
   - Plans follow the server's status machine, STAGING, PUBLISHED, DEPRECATED, CLOSED, and a closed plan cannot be
     reopened. A move the server does not allow (publishing a closed or deprecated plan, deprecating a plan that
     was never published, changing the security type of a plan) fails before any change, saying what to do instead.
-  - The module does not deploy the API. Any change leaves the API out of sync until it is deployed
-    (RV(needs_redeploy)); deploy it with M(mcpgate.gravitee.apim_api) and O(mcpgate.gravitee.apim_api#module:state=started).
+  - The module does not deploy the API. Publishing, closing or deleting a plan that left STAGING, or changing its
+    security settings, reaches the gateway only at the next deployment (RV(needs_redeploy)); deploy it with
+    M(mcpgate.gravitee.apim_api), O(mcpgate.gravitee.apim_api#module:state=started) and
+    O(mcpgate.gravitee.apim_api#module:force_deploy=true).
+  - APIM does not count a deleted plan as a change to deploy (the API still reads C(DEPLOYED)), while the gateway
+    keeps serving the plan until the next deployment. So after deleting a published plan, deploy the API with
+    O(mcpgate.gravitee.apim_api#module:force_deploy=true) when RV(needs_redeploy) is true; the module warns.
 author:
   - mcpgate maintainers (@mcpgate)
 extends_documentation_fragment:
@@ -202,9 +207,11 @@ status:
   sample: PUBLISHED
 needs_redeploy:
   description:
-    - Whether the API now waits for a deployment to serve its current definition (its C(deploymentState) is
-      C(NEED_REDEPLOY)). Publishing or closing a plan, or changing its security settings, does this; deprecating
-      it, renaming it, or anything done to a plan in STAGING does not.
+    - Whether the gateway serves this plan as it now is only after the next deployment of the API, because this task
+      published, closed or deleted a plan that had left STAGING or changed its security settings, or because the
+      server already reported the API out of sync (C(NEED_REDEPLOY)). Deprecating or renaming a plan, or anything
+      done to a plan in STAGING, needs no deployment.
+    - It is not the server's C(deploymentState), which does not count a deleted plan.
   returned: always
   type: bool
 plans:
@@ -294,6 +301,12 @@ def run(module):
 
     if state == "absent":
         module.ensure(current, None, "absent", None, None, delete=lambda plan: remove(apim, api, plan))
+        if current is not None and current.get("status") in ("PUBLISHED", "DEPRECATED") and api.get("state") == "STARTED":
+            module.warn(
+                "plan %s was deleted, but the gateway keeps serving it until the API %s is deployed again, and APIM does "
+                "not report the API out of sync for a deleted plan: deploy it (mcpgate.gravitee.apim_api with state: "
+                "started and force_deploy: true)" % (describe_plan(current), describe_api(api))
+            )
         return finish(module, apim, api, plans, current, None)
     if state == "closed":
         after = current

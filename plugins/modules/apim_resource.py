@@ -264,8 +264,9 @@ def run(module):
     found = apim.require_api(params["api"], missing_ok=state == "absent")
     if found is None:
         return module.exit(needs_redeploy=False)  # without its API, the resource is absent
-    # A known_api that carries its resources is decided on as it is; a search result may not carry them.
-    api = found if apim.known_api is not None and "resources" in found else apim.get_api(found["id"])
+    # The API as the server has it now: its resources hold their secrets as stored (APIM does not mask them), so a
+    # secret is compared with the one given.
+    api = apim.get_api(found["id"])
     current = find_resource(api, params["name"])
     if current is not None and current.get("enabled") is None:
         current = dict(current, enabled=True)  # the definition model's default when the server leaves it out

@@ -269,6 +269,20 @@ def test_bad_input_fails_with_a_clear_message_and_no_write(sim):
     ]
 
 
+def test_a_client_id_differing_only_in_case_does_not_hide_the_holder_of_the_identifier(sim):
+    """AM's q matches client ids ignoring case: its answer for weather-mcp can hold Weather-MCP alone, which is no
+    list of every MCP server; the holder of the identifier is found by listing them all, before any write."""
+    admin = AmAdmin(sim)
+    domain_id = admin.domain()["id"]
+    admin.create_mcp_server(domain_id, name="Case variant", resourceIdentifiers=[URL_2], clientId="Weather-MCP")
+    admin.create_mcp_server(domain_id, name="Holder", resourceIdentifiers=[URL], clientId="holder-mcp")
+    sim.clear_requests()
+    run = run_tasks(sim, [mcp("create", dict(WEATHER, client_secret=None), ignore_errors=True)])
+    (create,) = run.results
+    assert create.failed and "'Holder'" in create.msg and "'holder-mcp'" in create.msg, create.msg
+    assert am_writes(sim) == []
+
+
 def test_server_side_refusals_name_the_option(sim):
     """What only AM can check: a client id used by an application, a tool scope missing from the domain."""
     run = run_tasks(

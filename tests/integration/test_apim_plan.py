@@ -8,7 +8,10 @@ input that fails before any write.
 
 from __future__ import annotations
 
+import requests
+
 from tests.integration.apim_support import SECRET, ApimAdmin, mcp_proxy_body, run_steps, shape, task
+from tests.integration.simulator.apim_api import INITIALIZE, MCP_ACCEPT
 
 PATH = "/weather-mcp"
 
@@ -187,3 +190,29 @@ def test_bad_input_fails_clearly_and_writes_nothing(sim):
         assert "addWwwAuthenticateHeader" not in explicit["plan"]["security"]["configuration"]
         assert any("always sends the WWW-Authenticate" in w for w in explicit.get("warnings", []))
     assert sorted(p["name"] for p in admin.plans(api_id)) == ["Keyless A", "Staged", "Twin", "Twin"]
+
+
+def test_deleting_a_served_plan_says_that_a_deployment_is_needed(sim):
+    """APIM reads DEPLOYED after a plan deletion while the gateway keeps the plan: the module says so, and the
+    deployment it asks for closes the API."""
+    admin, api_id = weather_api(sim)
+    api = {"context_path": PATH}
+    run = run_steps(
+        sim,
+        [
+            plan("keyless", dict(KEYLESS, state="published")),
+            task("apim_api", "start", dict(api, state="started")),
+            plan("oauth2", dict(OAUTH2, state="published")),
+            task("apim_api", "deploy oauth2", dict(api, state="started")),
+            plan("delete keyless", {"name": "Keyless", "state": "absent"}),
+        ],
+    )
+    deletion = run["delete keyless"]
+    assert deletion.changed and deletion["needs_redeploy"] is True
+    assert any("keeps serving it until the API" in w for w in deletion.get("warnings", []))
+    assert admin.get(api_id)["deploymentState"] == "DEPLOYED"  # APIM itself does not count the deletion
+    assert requests.post(sim.urls["apim_gateway"] + PATH, json=INITIALIZE, headers=MCP_ACCEPT, timeout=10).status_code == 200
+
+    deploy = run_steps(sim, [task("apim_api", "deploy", dict(api, state="started", force_deploy=True))])["deploy"]
+    assert deploy.changed
+    assert requests.post(sim.urls["apim_gateway"] + PATH, json=INITIALIZE, headers=MCP_ACCEPT, timeout=10).status_code == 401

@@ -11,6 +11,8 @@ import requests
 from tests.integration.role_support import add_mcp_server, am, apim, changed, failures, run_role
 from tests.simulator.mcp_client import INITIALIZE, MCP_HEADERS, run_mcp_client
 
+from tests.simulator.profiles import PROFILES as SIMULATOR_PROFILES  # the role on 4.10, 4.11 and 4.12
+
 CONTEXT_PATH = "/weather-mcp"
 CLIENT_ID = "mcp-weather-mcp"
 
@@ -96,6 +98,15 @@ def test_a_given_secret_is_used_and_never_printed(sim):
     assert_secured(sim)
     # The gateway introspects with the given secret: a real client gets in.
     assert run_mcp_client(sim.urls["apim_gateway"] + CONTEXT_PATH, "demo", "demo-password")["tools"]
+
+
+def test_a_new_client_secret_given_to_the_role_reaches_the_apim_resource(sim):
+    """APIM returns an API resource's clientSecret as stored (not masked): a changed secret is compared and sent."""
+    assert run_role(sim, secure_mcp_client_secret="First-Secret-0a1b2c").rc == 0
+    run = run_role(sim, secure_mcp_client_secret="Second-Secret-3d4e5f", secure_mcp_verify=False)
+    assert run.rc == 0, failures(run)
+    assert "mcpgate.gravitee.secure_mcp : AM authorization server resource | Point the API at AM with the MCP server's client" in changed(run)
+    assert the_api(sim)["resources"][0]["configuration"]["clientSecret"] == "Second-Secret-3d4e5f"
 
 
 def test_an_mcp_server_whose_secret_was_lost_is_recreated(sim):

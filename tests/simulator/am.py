@@ -642,18 +642,18 @@ class ManagementApi:
         if request.method == "POST":
             return self.create_protected_resource(request, domain, await self.body(request))
         page, size = self.page_params(request)
+        # type is parsed before the q branch: required with q too (ProtectedResourcesResource.java :144, :159 @4.12.4).
+        self.require_type(request)
         q = request.query_params.get("q") if self.is_412 else None
         found = mcp_servers_of(self.state, domain["id"])
         if q:
-            # search(domainId, q): exact clientId or name, '*' for a case-insensitive prefix regex; no
-            # type filter on this path.
+            # search(domainId, q): clientId or name, exactly but ignoring case (Mongo collation, JDBC UPPER), or with
+            # '*' a case-insensitive prefix; no type filter on this path.
             if "*" in q:
                 pattern = re.compile("^" + re.escape(q).replace(r"\*", ".*"), re.IGNORECASE)
                 found = [r for r in found if pattern.match(r["clientId"]) or pattern.match(r["name"])]
             else:
-                found = [r for r in found if q in (r["clientId"], r["name"])]
-        else:
-            self.require_type(request)
+                found = [r for r in found if q.upper() in (r["clientId"].upper(), r["name"].upper())]
         found.sort(key=lambda r: r["updatedAt"], reverse=True)  # default sort updatedAt.desc
         return JSONResponse(self.paged([self.resource_view(r) for r in found], page, size))
 

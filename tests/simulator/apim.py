@@ -45,6 +45,7 @@ ADMIN_USER = ("admin", "admin")
 # API types CreateHttpApiUseCase accepts (SUPPORTED_API_TYPES at the profile's tag).
 SUPPORTED_API_TYPES = {
     "4.10": ["PROXY", "MESSAGE", "MCP_PROXY", "LLM_PROXY"],
+    "4.11": ["PROXY", "MESSAGE", "MCP_PROXY", "LLM_PROXY"],
     "4.12": ["PROXY", "MESSAGE", "MCP_PROXY", "LLM_PROXY", "A2A_PROXY", "AUTHZ"],
 }
 
@@ -580,8 +581,9 @@ class ManagementApi:
         try:
             sanitize_listeners(self.state, body.get("apiId"), [{"type": "HTTP", "paths": body.get("paths") or []}], on_create=False)
         except ApiError as exc:
-            return JSONResponse({"ok": False, "reason": exc.message})
-        return JSONResponse({"ok": True})
+            return JSONResponse({"ok": False, "reason": exc.message}, status_code=202)
+        # 202 whether the path is free or not (ApisResource.verifyPaths: Response.accepted).
+        return JSONResponse({"ok": True}, status_code=202)
 
     # --- deployments and lifecycle ---
 

@@ -14,6 +14,8 @@ Plans and their behaviour per version profile:
 * OAuth2 policy 5.1.4 (profile 4.10): challenge only when ``addWwwAuthenticateHeader`` is true,
   ``resource_metadata="<original URL>/.well-known/oauth-protected-resource"``; metadata served for
   request URLs ending with ``.well-known/oauth-protected-resource``.
+* OAuth2 policy 5.2.1 (profile 4.11): the challenge of 5.3.1; metadata served only in the inserted form
+  (``/.well-known/oauth-protected-resource/<path>``), without a ``Content-Type``.
 * OAuth2 policy 5.3.1 (profile 4.12): challenge always; for MCP proxy APIs
   ``resource_metadata="<scheme>://<host>/.well-known/oauth-protected-resource<path>"`` and
   ``scope="..."`` when required scopes are set; metadata served in the inserted and suffix forms.
@@ -112,11 +114,11 @@ class Gateway:
         return best
 
     def route_inserted_well_known(self, host: str, path: str) -> Route | None:
-        """4.12: ``/.well-known/oauth-protected-resource/<ctx>`` reaches the MCP proxy API at ``<ctx>``.
+        """4.11 and 4.12: ``/.well-known/oauth-protected-resource/<ctx>`` reaches the MCP proxy API at ``<ctx>``.
 
-        The public gateway code does not show this routing (apim-management-api.md §8, UNCONFIRMED);
-        the oauth2 policy 5.3.1 answers that form, so the MCP proxy reactor must route it."""
-        if self.sim.profile != "4.12" or not path.startswith(WELL_KNOWN + "/"):
+        Gravitee's own gateway test PlanOAuth2McpProxyV4IntegrationTest (4.10.x line, policy 5.2.x) gets 200 from
+        that form (source-audit-2026-12.md); for 4.12 it is implied by policy 5.3.1 answering it."""
+        if not self.sim.at_least("4.11") or not path.startswith(WELL_KNOWN + "/"):
             return None
         route = self.route(host, path[len(WELL_KNOWN) :])
         if route is None or route.api.get("type") != "MCP_PROXY":
@@ -224,12 +226,14 @@ class Gateway:
             return Response(json.dumps(resource_metadata(resource, protected, [])).encode(), status_code=200)
         if path.startswith(WELL_KNOWN):
             protected_path = path[len(WELL_KNOWN) :]
-        elif path.endswith(WELL_KNOWN):
+        elif path.endswith(WELL_KNOWN) and self.sim.profile != "4.11":  # 5.2.x answers the inserted form only
             protected_path = path[: -len(WELL_KNOWN)]
         else:
             return None
         protected = original_origin(request) + (protected_path or "/")
         body = resource_metadata(resource, protected, config.get("requiredScopes") or [])
+        if self.sim.profile == "4.11":  # Oauth2Policy.onWellKnown @5.2.1 sets no Content-Type
+            return Response(json.dumps(body).encode(), status_code=200)
         return Response(json.dumps(body).encode(), status_code=200, media_type="application/json")
 
     async def introspect(self, resource: dict[str, Any], token: str) -> Introspection:

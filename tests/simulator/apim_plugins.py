@@ -27,16 +27,21 @@ from tests.simulator import apim_mcp_acl
 # Versions shipped with each profile (shared/specs/apim/SOURCE.md, root pom.xml of APIM 4.10.0 and 4.12.17).
 PLUGIN_VERSIONS = {
     "4.10": {"oauth2": "5.1.4", "oauth2-am-resource": "4.0.0", "mcp-proxy": "1.0.1"},
+    "4.11": {"oauth2": "5.2.1", "oauth2-am-resource": "4.0.1", "mcp-proxy": "1.1.2"},
     "4.12": {"oauth2": "5.3.1", "oauth2-am-resource": "5.0.0", "mcp-proxy": "3.1.6"},
 }
 
 # Schema files under <specs_dir>/apim/plugins, per profile.  AM resource 4.0.0, 4.0.1 and 5.0.0-beta.1
-# have byte-identical schemas (SOURCE.md notes), so the 4.0.1 copy serves both profiles.
+# have byte-identical schemas (SOURCE.md notes), so the 4.0.1 copy serves every profile.  The oauth2 policy's
+# schema-form.json is byte-identical at 5.2.0, 5.2.1 and 5.3.1 (git diff of the tags), so 5.3.1's serves 4.11 too.
 SCHEMA_FILES = {
-    ("policies", "oauth2"): {"4.10": "policy-oauth2-5.1.4.schema-form.json", "4.12": "policy-oauth2-5.3.1.schema-form.json"},
+    ("policies", "oauth2"): {
+        "4.10": "policy-oauth2-5.1.4.schema-form.json",
+        "4.11": "policy-oauth2-5.3.1.schema-form.json",
+        "4.12": "policy-oauth2-5.3.1.schema-form.json",
+    },
     ("resources", "oauth2-am-resource"): {
-        "4.10": "resource-oauth2-am-resource-4.0.1.schema-form.json",
-        "4.12": "resource-oauth2-am-resource-4.0.1.schema-form.json",
+        profile: "resource-oauth2-am-resource-4.0.1.schema-form.json" for profile in ("4.10", "4.11", "4.12")
     },
 }
 

@@ -34,8 +34,9 @@ import uvicorn
 from uvicorn.protocols.http import h11_impl
 
 from tests.simulator import specs
+from tests.simulator.profiles import PROFILES, at_least
 
-PROFILES = ("4.10", "4.12")
+
 
 # name -> (module, default port, human label, base path printed with the URL)
 SERVERS: dict[str, tuple[str, int, str, str]] = {
@@ -95,6 +96,10 @@ class Simulator:
     faults: list[Fault] = field(default_factory=list)
     notices: list[str] = field(default_factory=list)
     violations: list[dict[str, Any]] = field(default_factory=list)  # spec violations, kept across resets
+
+    def at_least(self, version: str) -> bool:
+        """Whether the profile serves the behaviours of ``version`` and later ("4.11": the 4.11 and 4.12 profiles)."""
+        return at_least(self.profile, version)
 
     def url(self, server: str) -> str:
         """Base URL of a server, without a trailing slash (``http://127.0.0.1:8082``)."""

@@ -138,10 +138,13 @@ def test_list_query_q_only_from_411(sim, am, domain):
     am.create_mcp_server(domain["id"], name="Files", clientId="files", resourceIdentifiers=["https://gw.example.com/f"])
     path = am.resources_path(domain["id"])
     if is_412(sim):
-        # q searches clientId or name, exactly or as a '*' prefix, without the type filter.
-        assert [r["name"] for r in am.call("GET", path, params={"q": "weather"}).json()["data"]] == ["Weather"]
-        assert [r["name"] for r in am.call("GET", path, params={"q": "Files"}).json()["data"]] == ["Files"]
-        assert [r["name"] for r in am.call("GET", path, params={"q": "fi*"}).json()["data"]] == ["Files"]
+        # q searches clientId or name, exactly but ignoring case, or as a '*' prefix; type is required with q too.
+        def names(q):
+            return [r["name"] for r in am.call("GET", path, params={"q": q, "type": "MCP_SERVER"}).json()["data"]]
+
+        assert names("weather") == ["Weather"] and names("WEATHER") == ["Weather"] and names("files") == ["Files"]
+        assert names("fi*") == ["Files"] and names("weath") == []
+        assert am.call("GET", path, params={"q": "weather"}).status_code == 500
     else:
         body = am.call("GET", path, params={"q": "weather", "type": "MCP_SERVER"}).json()
         assert body["totalCount"] == 2  # 4.10 has no q: it is ignored

@@ -18,6 +18,7 @@ import pytest
 import requests
 
 from tests.integration.simulator.apim_api import INITIALIZE, MCP_ACCEPT, ApimApi, am_resource
+from tests.simulator.profiles import PROFILES as SIMULATOR_PROFILES  # the gateway of every OAuth2 policy line
 
 # token -> introspection answer of the stand-in AM
 TOKENS = {
@@ -114,6 +115,14 @@ def test_only_started_and_deployed_apis_are_served(sim, apim):
     assert post_mcp(sim).status_code == 404
 
 
+def test_a_deleted_plan_is_served_until_the_next_deployment(sim, apim):
+    api = apim.deployed_keyless_api()
+    keyless = apim.ok("GET", f"/apis/{api['id']}/plans").json()["data"][0]
+    apim.ok("DELETE", f"/apis/{api['id']}/plans/{keyless['id']}", 204)
+    # The gateway keeps the plans of the last deployment (source-audit-2026-12.md, gateway sync PlanAppender).
+    assert post_mcp(sim).status_code == 200
+
+
 def test_gateway_serves_the_deployed_definition_not_the_current_edit(sim, apim, stand_in):
     api = apim.deployed_keyless_api(target=stand_in + "/echo")
     group = api["endpointGroups"][0]
@@ -189,13 +198,19 @@ def test_protected_resource_metadata_at_the_profiles_well_known_forms(sim, apim,
     gateway = sim.urls["apim_gateway"]
     suffix = requests.get(gateway + "/weather-mcp/.well-known/oauth-protected-resource", timeout=10)
     inserted = requests.get(gateway + "/.well-known/oauth-protected-resource/weather-mcp", timeout=10)
-    expected_scopes = ["mcp:tools"] if sim.profile == "4.12" else []  # AM resource 4.0.0 passes no scopes
-    assert suffix.status_code == 200
-    assert json.loads(suffix.content) == {
+    expected_scopes = [] if sim.profile == "4.10" else ["mcp:tools"]  # AM resource 4.0.0 passes no scopes
+    expected = {
         "resource": gateway + "/weather-mcp",
         "authorization_servers": [stand_in + "/mcp/oidc"],  # serverURL/securityDomain/oidc, normalised
         "scopes_supported": expected_scopes,
     }
+    if sim.profile == "4.11":  # policy 5.2.1: the inserted form only, without Content-Type
+        assert inserted.status_code == 200 and json.loads(inserted.content) == expected
+        assert "Content-Type" not in inserted.headers
+        assert suffix.status_code == 401
+        return
+    assert suffix.status_code == 200
+    assert json.loads(suffix.content) == expected
     if sim.profile == "4.12":
         assert suffix.headers["Content-Type"] == "application/json"
         assert inserted.status_code == 200 and inserted.json() == suffix.json()

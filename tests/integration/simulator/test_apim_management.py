@@ -100,6 +100,15 @@ def test_context_path_already_used_is_refused(apim):
     assert apim.call("POST", "/apis", json=mcp_proxy_api(context_path="/weather")).status_code == 201
 
 
+def test_verify_paths_answers_202_whether_the_path_is_free_or_not(apim):
+    # ApisResource.verifyPaths returns Response.accepted(...); the OpenAPI document says 200 (source-audit-2026-12.md).
+    apim.create_api(context_path="/weather-mcp")
+    free = apim.call("POST", "/apis/_verify/paths", json={"paths": [{"path": "/other"}]})
+    taken = apim.call("POST", "/apis/_verify/paths", json={"paths": [{"path": "/weather-mcp"}]})
+    assert (free.status_code, free.json()) == (202, {"ok": True})
+    assert (taken.status_code, taken.json()) == (202, {"ok": False, "reason": "Path [/weather-mcp/] already exists"})
+
+
 def test_request_breaking_the_spec_is_answered_400_and_recorded(sim, apim):
     body = mcp_proxy_api()
     body["type"] = "GRAPHQL"
@@ -346,6 +355,15 @@ def test_deployment_state_follows_deployment_relevant_changes(sim, apim):
     assert apim.get_api(api["id"])["deploymentState"] == "DEPLOYED"  # deprecating touches no needRedeployAt
     apim.plan_action(api["id"], plan["id"], "close")
     assert apim.get_api(api["id"])["deploymentState"] == "NEED_REDEPLOY"
+
+
+def test_deleting_a_deployed_plan_leaves_the_api_deployed(apim):
+    # PlanServiceImpl.delete sets no needRedeployAt and isSynchronized only looks at the plans that still exist
+    # (source-audit-2026-12.md): the API reads DEPLOYED while the gateway keeps the deleted plan.
+    api = apim.deployed_keyless_api()
+    keyless = apim.ok("GET", f"/apis/{api['id']}/plans").json()["data"][0]
+    apim.ok("DELETE", f"/apis/{api['id']}/plans/{keyless['id']}", 204)
+    assert apim.get_api(api["id"])["deploymentState"] == "DEPLOYED"
 
 
 def test_deployment_verification_and_current_deployment(apim):
