@@ -28,16 +28,11 @@ from urllib.parse import urlsplit
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from tests.simulator.profiles import at_least
+
 # --- profiles ---------------------------------------------------------------------------------------
-
-
-def profile_at_least(profile: str, version: str) -> bool:
-    """``profile >= version`` for ``major.minor`` strings ("4.10" < "4.11" < "4.12")."""
-
-    def parts(text: str) -> tuple[int, ...]:
-        return tuple(int(p) for p in text.split("."))
-
-    return parts(profile) >= parts(version)
+# profile_at_least(profile, "4.11"): whether the profile serves AM 4.11 behaviours (tests/simulator/profiles.py).
+profile_at_least = at_least
 
 
 # --- constants from the AM source -------------------------------------------------------------------

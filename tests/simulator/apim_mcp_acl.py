@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from typing import Any
 
 POLICY_ID = "mcp-acl"
-# root pom.xml gravitee-policy-mcp-acl.version: 1.0.2 @4.10.0, 1.0.3 @4.10.12, 1.0.4 @4.11.25 and @4.12.17
+# root pom.xml gravitee-policy-mcp-acl.version: 1.0.2 @4.10.0-4.10.6, 1.0.3 @4.10.7-4.10.12 and @4.11.0-4.11.4,
+# 1.0.4 @4.11.5-4.11.25 and @4.12.17.  Served: 4.10.0's, 4.11.5-4.11.10's, 4.12.17's.
 VERSIONS = {"4.10": "1.0.2", "4.11": "1.0.4", "4.12": "1.0.4"}
 
 # JSON-RPC method -> (feature type, ACL method, list key in the result or None for a single target)

@@ -11,7 +11,9 @@ import requests
 
 from tests.integration.simulator.am_api import ORG_ENV, pkce_pair, query_of
 from tests.integration.simulator.test_am_gateway import RESOURCE, introspect, jwt_claims, login
+from tests.simulator.profiles import PROFILES
 
+SIMULATOR_PROFILES = PROFILES  # 4.11: q ignores case, token exchange (tests/conftest.py)
 LOOPBACK = "http://127.0.0.1:33418/callback"
 
 
@@ -254,10 +256,10 @@ def test_a_tool_scope_of_the_mcp_server_is_granted_with_its_resource(am, domain,
     am.create_mcp_server(domain["id"], resourceIdentifiers=[RESOURCE], features=[
         {"type": "MCP_TOOL", "key": "get_weather", "description": "Weather", "scopes": ["weather:read"]}]).raise_for_status()
     client_id = public_client["settings"]["oauth"]["clientId"]
-    refused, _ = authorize(am, client_id, scope="weather:read")
+    refused = authorize(am, client_id, scope="weather:read")[0]
     assert query_of(refused.headers["Location"])["error"] == "invalid_scope"
     assert query_of(refused.headers["Location"])["error_description"] == "Invalid scope(s): weather:read"
-    allowed, _ = authorize(am, client_id, scope="weather:read", resource=RESOURCE)
+    allowed = authorize(am, client_id, scope="weather:read", resource=RESOURCE)[0]
     assert allowed.status_code == 302 and "/login?" in allowed.headers["Location"]
 
 
@@ -276,7 +278,7 @@ def test_pkce_is_forced_for_native_clients(am, domain, public_client):
     no_pkce = requests.get(f"{am.gw()}/oauth/authorize", params={
         "response_type": "code", "client_id": client_id, "redirect_uri": LOOPBACK}, allow_redirects=False, timeout=10)
     assert query_of(no_pkce.headers["Location"])["error_description"] == "Missing parameter: code_challenge"
-    plain, _ = authorize(am, client_id, code_challenge_method="plain")
+    plain = authorize(am, client_id, code_challenge_method="plain")[0]
     assert query_of(plain.headers["Location"])["error_description"] == "Invalid parameter: code_challenge_method"
 
 
@@ -291,7 +293,7 @@ def test_pkce_is_forced_for_native_clients(am, domain, public_client):
 def test_redirect_uri_matching_of_registered_clients(am, domain, public_client, requested, strict, accepted):
     if strict:
         am.patch_domain(domain["id"], {"oidc": {"redirectUriStrictMatching": True}}).raise_for_status()
-    response, _ = authorize(am, public_client["settings"]["oauth"]["clientId"], redirect_uri=requested)
+    response = authorize(am, public_client["settings"]["oauth"]["clientId"], redirect_uri=requested)[0]
     location = response.headers["Location"]
     if accepted:
         assert "/login?" in location

@@ -13,7 +13,9 @@ import requests
 from tests.integration.simulator.am_api import ORG_ENV, pkce_pair, query_of
 from tests.integration.simulator.cimd_origin import MetadataOrigin
 from tests.integration.simulator.test_am_gateway import RESOURCE, introspect, jwt_claims, login
+from tests.simulator.profiles import PROFILES
 
+SIMULATOR_PROFILES = PROFILES  # CIMD is 4.12 only: 4.11 must refuse the settings (tests/conftest.py)
 CALLBACK = "http://127.0.0.1:33418/callback"
 DEFAULTS = {"enabled": False, "allowUnsecuredHttpUri": False, "allowPrivateIpAddress": False, "fetchTimeoutMs": 5000,
             "maxResponseSizeKb": 10, "cacheTtlSeconds": 86400, "cacheMaxEntries": 1000, "revokeOnDocumentChange": False}
@@ -177,7 +179,7 @@ def test_no_store_documents_are_fetched_every_time(am, cimd_on, origin):
     client_id = origin.url("/doc")
     origin.publish("/doc", document(client_id), headers={"Content-Type": "application/json", "Cache-Control": "no-store"})
     for dummy in range(2):
-        response, _ = authorize(am, client_id)
+        response = authorize(am, client_id)[0]
         assert "/login?" in response.headers["Location"]
     assert origin.hits == ["/doc", "/doc"]
 
@@ -191,7 +193,7 @@ def test_no_store_documents_are_fetched_every_time(am, cimd_on, origin):
 def test_trust_rules_apply_before_any_fetch(am, domain, cimd_on, origin, settings, message):
     patch_cimd(am, domain, **settings).raise_for_status()
     client_id = origin.publish("/doc", document(origin.url("/doc")))
-    response, _ = authorize(am, client_id)
+    response = authorize(am, client_id)[0]
     assert error_of(response) == {"error": "invalid_client_metadata", "error_description": message,
                                   "client_id": client_id}
     assert origin.hits == []
@@ -208,13 +210,13 @@ def test_trust_rules_apply_before_any_fetch(am, domain, cimd_on, origin, setting
 def test_documents_are_validated(am, cimd_on, origin, metadata, message):
     client_id = origin.url("/doc")
     origin.publish("/doc", document(client_id, **metadata))
-    response, _ = authorize(am, client_id)
+    response = authorize(am, client_id)[0]
     assert error_of(response)["error_description"] == message
 
 
 def test_fetch_failures_are_retried_three_times(am, cimd_on, origin):
     missing = origin.url("/missing")
-    response, _ = authorize(am, missing)
+    response = authorize(am, missing)[0]
     assert error_of(response)["error_description"] == "Client metadata endpoint returned HTTP 404."
     assert origin.hits == ["/missing"] * 3
 
@@ -222,13 +224,13 @@ def test_fetch_failures_are_retried_three_times(am, cimd_on, origin):
 def test_size_limit_and_timeout(am, domain, cimd_on, origin):
     big = origin.url("/big")
     origin.publish("/big", document(big, padding="x" * 11 * 1024))
-    response, _ = authorize(am, big)
+    response = authorize(am, big)[0]
     assert error_of(response)["error_description"] == "Response exceeds configured max size."
     patch_cimd(am, domain, fetchTimeoutMs=200).raise_for_status()
     slow = origin.url("/slow")
     origin.publish("/slow", document(slow), delay=1.0)
     started = time.monotonic()
-    response, _ = authorize(am, slow)
+    response = authorize(am, slow)[0]
     assert error_of(response)["error_description"] == "Client metadata fetch timed out."
     assert time.monotonic() - started < 5
 
@@ -248,7 +250,7 @@ def test_loopback_ports_are_ignored_only_for_port_less_registrations(am, domain,
         am.patch_domain(domain["id"], {"oidc": {"clientRegistrationSettings": settings}}).raise_for_status()
     client_id = origin.url("/doc")
     origin.publish("/doc", document(client_id, redirect_uris=[registered]))
-    response, _ = authorize(am, client_id, redirect_uri=requested)
+    response = authorize(am, client_id, redirect_uri=requested)[0]
     location = response.headers["Location"]
     if accepted:
         assert "/login?" in location
@@ -259,6 +261,6 @@ def test_loopback_ports_are_ignored_only_for_port_less_registrations(am, domain,
 def test_cimd_is_off_without_a_template_or_before_412(sim, am, origin):
     """Without CIMD the URL is just an unknown client id."""
     client_id = origin.publish("/doc", document(origin.url("/doc")))
-    response, _ = authorize(am, client_id)
+    response = authorize(am, client_id)[0]
     assert error_of(response)["error_description"] == f"No client found for client_id {client_id}"
     assert origin.hits == []

@@ -8,6 +8,9 @@ import pytest
 import requests
 
 from tests.integration.simulator.test_am_gateway import RESOURCE, introspect, user_token
+from tests.simulator.profiles import PROFILES
+
+SIMULATOR_PROFILES = PROFILES  # the secrets sub-resource exists from AM 4.11 (tests/conftest.py)
 
 
 @pytest.fixture

@@ -12,10 +12,12 @@ import requests
 
 from tests.integration.simulator.am_api import ORG_ENV, AmApi
 from tests.integration.simulator.test_am_gateway import login, pkce_pair
-from tests.integration.simulator.test_e2e_mcp_oauth import APIM_ENV, CONTEXT_PATH, ApimApi
+from tests.integration.simulator.test_e2e_mcp_oauth import CONTEXT_PATH, ApimApi
 from tests.simulator.mcp_client import INITIALIZE, MCP_HEADERS
 from tests.simulator.mcp_server import PROMPT_NAMES, RESOURCE_URIS, TOOL_NAMES
+from tests.simulator.profiles import PROFILES
 
+SIMULATOR_PROFILES = PROFILES  # the policy ships with every APIM line from 4.10 (tests/conftest.py)
 CALLBACK = "http://127.0.0.1:33418/callback"
 HAS_WEATHER_READ = "{#context.attributes['user.roles'].contains('weather:read')}"
 
@@ -136,7 +138,7 @@ def test_the_policy_is_listed_with_the_profiles_version(sim):
     apim = ApimApi(sim)
     plugin = requests.get(sim.urls["apim"] + "/management/v2/organizations/DEFAULT/plugins/policies/mcp-acl",
                           headers=apim.headers, timeout=10).json()
-    assert plugin["id"] == "mcp-acl" and plugin["version"] == {"4.10": "1.0.2", "4.12": "1.0.4"}[sim.profile]
+    assert plugin["id"] == "mcp-acl" and plugin["version"] == {"4.10": "1.0.2", "4.11": "1.0.4", "4.12": "1.0.4"}[sim.profile]
 
 
 def test_plan_and_api_flows_keep_the_acl_configuration(sim):
