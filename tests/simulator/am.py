@@ -29,6 +29,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from tests.simulator import am_applications, am_cimd
+from tests.simulator.am_applications import AppError
+
 ORGANIZATION = "DEFAULT"
 ENVIRONMENT = "DEFAULT"
 ADMIN_USERNAME, ADMIN_PASSWORD = "admin", "adminadmin"
@@ -258,7 +261,9 @@ def create_domain(state, environment: str, new_domain: dict[str, Any]) -> dict[s
     for key in SYSTEM_SCOPES:
         add_scope(state, domain["id"], {"key": key, "name": key, "description": key}, system=True)
     state.identity_providers[domain["id"]] = [
-        {"id": new_id(), "name": "Default Identity Provider", "type": "mongo-am-idp", "system": True}
+        # DefaultIdentityProviderServiceImpl#populateDefault: "default-idp-" + the domain id in lower case
+        {"id": "default-idp-" + domain["id"].lower(), "name": "Default Identity Provider", "type": "mongo-am-idp",
+         "system": True}
     ]
     state.domain_users[domain["id"]] = {}
     return domain
@@ -383,6 +388,11 @@ def build_app(sim):
         Route(resources + "/{id}/secrets", api.endpoint(api.secrets), methods=["GET", "POST"]),
         Route(resources + "/{id}/secrets/{secret}", api.endpoint(api.secret), methods=["DELETE"]),
         Route(resources + "/{id}/secrets/{secret}/_renew", api.endpoint(api.renew_secret), methods=["POST"]),
+        # AM applications and identity providers (am_applications.py)
+        Route(base + "/{domain}/applications", api.endpoint(api.applications.collection), methods=["GET", "POST"]),
+        Route(base + "/{domain}/applications/{app}", api.endpoint(api.applications.item),
+              methods=["GET", "PUT", "PATCH", "DELETE"]),
+        Route(base + "/{domain}/identities", api.endpoint(api.applications.identities), methods=["GET"]),
         Route("/{path:path}", api.endpoint(api.not_found), methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
     ]
     return Starlette(routes=routes)
@@ -391,6 +401,7 @@ def build_app(sim):
 class ManagementApi:
     def __init__(self, sim):
         self.sim = sim
+        self.applications = am_applications.Applications(self)
 
     @property
     def state(self):
@@ -415,7 +426,7 @@ class ManagementApi:
                 if (org is not None and org != ORGANIZATION) or (env is not None and env != ENVIRONMENT):
                     return error_response(403, "Permission denied")
                 return await handler(request)
-            except AmError as exc:
+            except (AmError, AppError) as exc:
                 return error_response(exc.status, exc.message)
 
         return run
@@ -498,7 +509,7 @@ class ManagementApi:
 
     # -- domains --
     def domain_view(self, domain: dict[str, Any]) -> dict[str, Any]:
-        return non_null(domain)
+        return non_null(am_cimd.with_cimd_defaults(domain, self.sim.profile))
 
     @staticmethod
     def domain_summary(domain: dict[str, Any]) -> dict[str, Any]:
@@ -546,6 +557,7 @@ class ManagementApi:
         # PUT and PATCH run the same code (DomainResource#updateInternal): both are partial.
         patch = await self.body(request)
         patched = DomainPatch(self.sim.profile).apply(domain, patch)
+        am_cimd.validate_settings(self.state, patched, self.sim.profile)  # DomainServiceImpl#validateCIMDSettings
         if patched["hrid"] != domain["hrid"] and any(
             d["hrid"] == patched["hrid"] for d in self.state.domains.values() if d["id"] != domain["id"]
         ):
@@ -882,7 +894,8 @@ class ManagementApi:
         if any(s["name"] == name for s in resource["secrets"]):
             raise AmError(400, f"Secret with description {name} already exists")
         if len(resource["secrets"]) >= SECRETS_MAX:
-            raise AmError(409, f"Too many Client Secrets. Cannot create more than {SECRETS_MAX} secrets")
+            # TooManyClientSecretsException: 400 in every release (4.10.20, 4.11.14, 4.12.4)
+            raise AmError(400, f"Too many Client Secrets. Cannot create more than {SECRETS_MAX} secrets")
         raw = secure_random_string()
         secret = new_client_secret(name, raw, resource["secretSettings"][0]["id"])
         resource["secrets"].append(secret)
@@ -892,7 +905,7 @@ class ManagementApi:
     def secret_or_404(self, resource: dict[str, Any], secret_id: str) -> dict[str, Any]:
         secret = next((s for s in resource["secrets"] if s["id"] == secret_id), None)
         if secret is None:
-            raise AmError(404, f"ClientSecret [{secret_id}] can not be found.")
+            raise AmError(404, f"Secret [{secret_id}] can not be found.")  # ClientSecretNotFoundException
         return secret
 
     async def renew_secret(self, request: Request) -> Response:
@@ -904,9 +917,10 @@ class ManagementApi:
 
     async def secret(self, request: Request) -> Response:
         resource = self.secrets_resource(request)
-        secret = self.secret_or_404(resource, request.path_params["secret"])
+        # ProtectedResourceServiceImpl#deleteSecret checks the count before looking the secret up.
         if len(resource["secrets"]) <= 1:
             raise AmError(400, "Cannot remove last secret")
+        secret = self.secret_or_404(resource, request.path_params["secret"])
         resource["secrets"].remove(secret)
         resource["updatedAt"] = now_ms()
         return Response(status_code=204)
@@ -969,6 +983,7 @@ class DomainPatch:
     LOGIN_DEFAULTS = {"inherited": True}
 
     def __init__(self, profile: str):
+        self.profile = profile
         is_412 = profile != "4.10"
         self.domain_fields = {**self.DOMAIN_FIELDS, **(self.DOMAIN_FIELDS_412 if is_412 else {})}
         self.oidc_fields = {**self.OIDC_FIELDS, **(self.OIDC_FIELDS_412 if is_412 else {})}
@@ -1018,7 +1033,9 @@ class DomainPatch:
 
     def patch_oidc(self, current: dict[str, Any], oidc: dict[str, Any], dcr: dict[str, Any] | None) -> dict[str, Any]:
         for key, value in oidc.items():
-            if key == "clientRegistrationSettings":
+            if key == "cimdSettings":  # PatchCIMDSettings (am_cimd.py)
+                current[key] = am_cimd.patch_settings(self.profile, current.get(key), value)
+            elif key == "clientRegistrationSettings":
                 current[key] = (
                     default_client_registration_settings()
                     if value is None

@@ -35,15 +35,17 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from tests.simulator import am_cimd
 from tests.simulator.am import (
     add_domain_user,
     client_id_taken,
     domain_by_path,
     mcp_server_secret_matches,
     mcp_servers_of,
-    new_id,
+    now_ms,
     secure_random_string,
 )
+from tests.simulator.am_applications import client_view, dcr_record, is_localhost as am_is_localhost, secret_matches
 
 ACCESS_TOKEN_SECONDS = 7200  # AM application defaults
 REFRESH_TOKEN_SECONDS = 14400
@@ -94,7 +96,70 @@ def pkce_s256(verifier: str) -> str:
 
 
 def is_localhost(host: str | None) -> bool:
-    return (host or "").lower().strip("[]") in ("localhost", "127.0.0.1", "::1")
+    """UriBuilder.isLocalhost: localhost, 127.x.y.z, ::1."""
+    return am_is_localhost(host)
+
+
+def _url_parts(url: str) -> tuple[str, str, int, str] | None:
+    """java.net.URL for http(s): protocol, host (case kept), port or the default one, path; None for
+    other schemes (MalformedURLException: unknown protocol)."""
+    parts = urlsplit(url)
+    scheme = parts.scheme
+    if scheme not in ("http", "https"):
+        return None
+    host_port = parts.netloc.rsplit("@", 1)[-1]
+    match = re.match(r"^(\[[^\]]*\]|[^:]*)(?::(\d*))?$", host_port)
+    if not match:
+        return None
+    port = int(match.group(2)) if match.group(2) else (80 if scheme == "http" else 443)
+    return scheme, match.group(1), port, parts.path
+
+
+def _wildcard_regex(pattern: str) -> str:
+    """WildcardUtils.toRegex: '*' becomes '.*', the rest is quoted."""
+    return ".*".join(re.escape(part) for part in pattern.split("*"))
+
+
+def redirect_matches(requested: str, registered: str, strict: bool) -> bool:
+    """ParamUtils#redirectMatches: strict = string equality; otherwise same protocol and port (default
+    ports applied), then the same host and a path that starts with the registered path, or (with '*')
+    the wildcard patterns; anything unparsable falls back to equality."""
+    if strict:
+        return requested == registered
+    req, reg = _url_parts(requested), _url_parts(registered)
+    if req and reg and req[0] == reg[0] and req[2] == reg[2]:
+        if "*" not in registered and req[1] == reg[1]:
+            return req[3].startswith(reg[3])
+        if re.fullmatch(_wildcard_regex(reg[1]), req[1]):
+            if not req[3] and (not reg[3] or reg[3].startswith("*") or reg[3].startswith("/*")):
+                return True
+            return re.fullmatch(_wildcard_regex(reg[3]), req[3]) is not None
+    return requested == registered
+
+
+def loopback_uri(uri: str | None) -> bool:
+    try:
+        return bool(uri) and is_localhost(urlsplit(uri).hostname)
+    except ValueError:
+        return False
+
+
+def loopback_matches(requested: str, registered: str) -> bool:
+    """RedirectUriValidationHandler#loopbackMatches (CIMD clients): same scheme, host (any case) and
+    path; the port is ignored only when the registered URI has none."""
+    if not loopback_uri(registered):
+        return False
+    try:
+        req, reg = urlsplit(requested), urlsplit(registered)
+        req_port, reg_port = req.port, reg.port
+    except ValueError:
+        return False
+
+    def default_port(parts, port):
+        return port if port is not None else {"http": 80, "https": 443}.get((parts.scheme or "").lower(), -1)
+
+    return (req.scheme == reg.scheme and (req.hostname or "").lower() == (reg.hostname or "").lower()
+            and req.path == reg.path and (reg_port is None or default_port(req, req_port) == default_port(reg, reg_port)))
 
 
 def with_query(url: str, params: dict[str, str]) -> str:
@@ -137,6 +202,7 @@ def build_app(sim):
 class Gateway:
     def __init__(self, sim):
         self.sim = sim
+        self.cimd = am_cimd.CimdResolver(sim)
 
     @property
     def am(self):
@@ -192,6 +258,9 @@ class Gateway:
         }
         if domain["oidc"]["clientRegistrationSettings"].get("isClientTemplateEnabled"):
             document["registration_templates_endpoint"] = f"{base}/oidc/register_templates"
+        # OpenIDDiscoveryServiceImpl :119-122 (Domain#useCimd: cimdSettings.enabled), AM 4.12
+        if am_cimd.supported(self.sim.profile) and am_cimd.settings_of(domain)["enabled"]:
+            document["client_id_metadata_document_supported"] = True
         return JSONResponse(document)
 
     async def jwks(self, request: Request, domain: dict[str, Any]) -> Response:
@@ -219,11 +288,12 @@ class Gateway:
                 raise OAuthError("invalid_client_metadata", "Unable to parse body") from None
             if not isinstance(metadata, dict):
                 raise OAuthError("invalid_client_metadata", "Unable to parse body")
-            application = self.new_dcr_application(request, domain, metadata)
+            record, raw_secret = self.new_dcr_application(request, domain, metadata)
         except OAuthError as exc:
             return exc.response()
-        self.am.applications[application["id"]] = application
-        return JSONResponse(self.registration_response(request, domain, application), status_code=201)
+        self.am.applications[record["id"]] = record
+        body = self.registration_response(request, domain, {**client_view(record), "clientSecret": raw_secret})
+        return JSONResponse(body, status_code=201)
 
     def require_dcr_admin_token(self, request: Request, domain: dict[str, Any]) -> None:
         header = request.headers.get("authorization", "")
@@ -260,23 +330,14 @@ class Gateway:
         client_id = secure_random_string()
         while client_id_taken(self.am, domain["id"], client_id):
             client_id = secure_random_string()
-        return {
-            "id": new_id(),
-            "domainId": domain["id"],
-            "clientId": client_id,
-            "clientSecret": None if auth_method == "none" else secure_random_string(),
-            "clientName": metadata.get("client_name") or "Unknown Client",
-            "redirectUris": list(redirect_uris),
-            "grantTypes": list(grant_types),
-            "responseTypes": metadata.get("response_types") or ["code"],
-            "tokenEndpointAuthMethod": auth_method,
-            "applicationType": metadata.get("application_type") or "web",
-            "scopes": scopes,
-            "defaultScopes": default_scopes if not requested else [],
-            "registrationAccessToken": secure_random_string(),
-            "identityProvider": self.am.identity_providers[domain["id"]][0]["id"],  # first IdP of the domain
-            "createdAt": int(time.time()),
-        }
+        raw_secret = None if auth_method == "none" else secure_random_string()
+        record = dcr_record(
+            domain["id"], {**metadata, "grant_types": list(grant_types), "token_endpoint_auth_method": auth_method},
+            client_id, raw_secret, scopes, default_scopes if not requested else [],
+            self.am.identity_providers[domain["id"]][0]["id"],  # first IdP of the domain
+            secure_random_string(), now_ms(), int(time.time()),
+        )
+        return record, raw_secret
 
     @staticmethod
     def check_redirect_uri(settings: dict[str, Any], uri: Any) -> None:
@@ -317,15 +378,22 @@ class Gateway:
 
     # -- clients --
     def application(self, domain: dict[str, Any], client_id: str | None) -> dict[str, Any] | None:
-        return next(
+        """A registered application's client view (created in the Management API or by DCR)."""
+        record = next(
             (a for a in self.am.applications.values() if a["domainId"] == domain["id"] and a["clientId"] == client_id),
             None,
         )
+        return client_view(record) if record is not None else None
+
+    async def client(self, domain: dict[str, Any], client_id: str | None) -> dict[str, Any] | None:
+        """ClientLookupService: registered applications first, then (AM 4.12, CIMD enabled with a template)
+        a URL-shaped client id resolved from its metadata document.  am_cimd.CimdError on a CIMD failure."""
+        return self.application(domain, client_id) or await self.cimd.resolve(domain, client_id)
 
     def mcp_server(self, domain: dict[str, Any], client_id: str | None) -> dict[str, Any] | None:
         return next((r for r in mcp_servers_of(self.am, domain["id"]) if r["clientId"] == client_id), None)
 
-    def authenticate_client(self, request: Request, domain: dict[str, Any], form) -> SimpleNamespace:
+    async def authenticate_client(self, request: Request, domain: dict[str, Any], form) -> SimpleNamespace:
         """ClientAuthHandler: applications first, then MCP servers (protected resources) by client_id."""
         client_id, secret, method = None, None, "none"
         header = request.headers.get("authorization", "")
@@ -344,14 +412,17 @@ class Gateway:
         if not client_id:
             raise OAuthError("invalid_client", "Invalid client: missing client_id", 401)
 
-        app = self.application(domain, client_id)
+        try:
+            app = await self.client(domain, client_id)
+        except am_cimd.CimdError as exc:
+            raise OAuthError("invalid_client_metadata", str(exc)) from None
         if app is not None:
             expected = app["tokenEndpointAuthMethod"]
             if method == "none" and expected != "none":
                 raise OAuthError("invalid_client", "Invalid client: missing or unsupported authentication method", 401)
-            if method != "none" and (app["clientSecret"] is None or not secrets.compare_digest(app["clientSecret"], secret)):
+            if method != "none" and not secret_matches(app, secret):
                 raise OAuthError("invalid_client", "Invalid client: bad credentials", 401)
-            return SimpleNamespace(client_id=client_id, application=app, mcp_server=None)
+            return SimpleNamespace(client_id=app["clientId"], application=app, mcp_server=None)
 
         server = self.mcp_server(domain, client_id)
         if server is not None:
@@ -400,24 +471,23 @@ class Gateway:
 
     async def authorize(self, request: Request, domain: dict[str, Any]) -> Response:
         params = request.query_params
-        app = self.application(domain, params.get("client_id"))
         # Until the redirect_uri is known to belong to the client, errors go to AM's own error page.
         if not params.get("client_id"):
             return self.error_page_redirect(request, domain, OAuthError("invalid_request", "Missing parameter: client_id"))
+        try:
+            app = await self.client(domain, params.get("client_id"))
+        except am_cimd.CimdError as exc:
+            # AuthorizationRequestParseClientHandler: an OAuth2Exception from the lookup fails the request.
+            return self.error_page_redirect(request, domain, OAuthError("invalid_client_metadata", str(exc)))
         if app is None:
             return self.error_page_redirect(
                 request, domain, OAuthError("invalid_request", f"No client found for client_id {params['client_id']}")
             )
         redirect_uri = params.get("redirect_uri")
-        if redirect_uri is None:
-            if len(app["redirectUris"]) != 1:
-                return self.error_page_redirect(request, domain, OAuthError("invalid_request", "Missing parameter: redirect_uri"))
-            redirect_uri = app["redirectUris"][0]
-        elif redirect_uri not in app["redirectUris"]:
-            return self.error_page_redirect(
-                request, domain,
-                OAuthError("redirect_uri_mismatch", "The redirect_uri MUST match the registered callback URL for this application"),
-            )
+        try:
+            redirect_uri = self.checked_redirect_uri(domain, app, redirect_uri)
+        except OAuthError as exc:
+            return self.error_page_redirect(request, domain, exc)
 
         state = params.get("state")
         try:
@@ -435,13 +505,43 @@ class Gateway:
         if user_id is None:
             return self.with_session(RedirectResponse(f"{self.domain_base(request, domain)}/login?{query}", 302), session_id, domain)
         consent_key = (app["clientId"], user_id, frozenset(grant["scopes"]))
-        if grant["scopes"] and consent_key not in session["consents"]:
+        if grant["scopes"] and not app.get("skipConsent") and consent_key not in session["consents"]:
             return self.with_session(
                 RedirectResponse(f"{self.domain_base(request, domain)}/oauth/consent?{query}", 302), session_id, domain
             )
         code = secrets.token_urlsafe(32)
         self.state.codes[code] = {**grant, "userId": user_id, "exp": time.time() + CODE_SECONDS}
         return RedirectResponse(with_query(redirect_uri, {"code": code, "state": state}), 302)
+
+    def checked_redirect_uri(self, domain: dict[str, Any], app: dict[str, Any], requested: str | None) -> str:
+        """RedirectUriValidator#validate with RedirectUriValidationHandler#getCheckMethod: CIMD clients
+        match exactly, except loopback callbacks (port of a port-less registered URI ignored) when the
+        domain allows localhost; other clients use ParamUtils#redirectMatches (strict when the domain's
+        redirectUriStrictMatching is on)."""
+        registered = app["redirectUris"]
+        if not requested:
+            if not registered:
+                raise OAuthError("invalid_request", "A redirect_uri must be supplied")
+            if len(registered) > 1:
+                raise OAuthError("invalid_request", "Unable to find suitable redirect_uri, a redirect_uri must be supplied")
+            return registered[0]
+        if urlsplit(requested).username is not None:
+            raise OAuthError("redirect_uri_mismatch",
+                             f"The redirect_uri [ {requested} ] MUST NOT contain userInfo part")
+        if registered:
+            strict = bool(domain["oidc"].get("redirectUriStrictMatching"))
+            allow_localhost = bool(domain["oidc"]["clientRegistrationSettings"].get("allowLocalhostRedirectUri"))
+            if app.get("cimd"):
+                if loopback_uri(requested) and allow_localhost:
+                    ok = any(loopback_matches(requested, r) for r in registered)
+                else:
+                    ok = requested in registered
+            else:
+                ok = any(redirect_matches(requested, r, strict) for r in registered)
+            if not ok:
+                raise OAuthError("redirect_uri_mismatch",
+                                 f"The redirect_uri [ {requested} ] MUST match the registered callback URL for this application")
+        return requested
 
     def authorization_request(self, domain, app, params, redirect_uri: str) -> dict[str, Any]:
         response_type = params.get("response_type")
@@ -452,30 +552,70 @@ class Gateway:
         if "authorization_code" not in app["grantTypes"]:
             raise OAuthError("unauthorized_client", "Client must at least have authorization_code grant type")
 
+        # AuthorizationRequestParseParametersHandler#parsePKCEParameter
         challenge, method = params.get("code_challenge"), params.get("code_challenge_method")
+        if challenge is None and method is not None:
+            raise OAuthError("invalid_request", "Missing parameter: code_challenge")
+        if challenge is None and app.get("forcePKCE"):
+            raise OAuthError("invalid_request", "Missing parameter: code_challenge")
         if challenge is not None:
-            method = method or "plain"
-            if method not in ("plain", "S256"):
+            if method is not None:
+                if method not in ("plain", "S256") or (app.get("forceS256CodeChallengeMethod") and method != "S256"):
+                    raise OAuthError("invalid_request", "Invalid parameter: code_challenge_method")
+            elif app.get("forceS256CodeChallengeMethod"):
                 raise OAuthError("invalid_request", "Invalid parameter: code_challenge_method")
+            method = method or "plain"
             if not PKCE_VALUE.match(challenge):
                 raise OAuthError("invalid_request", "Invalid parameter: code_challenge")
-        elif method is not None:
-            raise OAuthError("invalid_request", "Missing parameter: code_challenge")
-
-        requested = (params.get("scope") or "").split()
-        if requested:
-            unknown = [s for s in requested if s not in app["scopes"]]
-            if unknown:
-                raise OAuthError("invalid_scope", f"Invalid scope(s): {', '.join(unknown)}")
-        scopes = requested or list(app["defaultScopes"])
 
         resources = params.getlist("resource")
+        scopes = self.resolve_scopes(domain, app, (params.get("scope") or "").split(), resources)
         self.check_resources(domain, resources)
         return {
             "clientId": app["clientId"], "domainId": domain["id"], "redirectUri": redirect_uri,
             "redirectUriGiven": params.get("redirect_uri") is not None, "scopes": scopes, "resources": resources,
             "codeChallenge": challenge, "codeChallengeMethod": method,
         }
+
+    def resolve_scopes(self, domain, app, requested: list[str], resources: list[str]) -> list[str]:
+        """AbstractRequestResolver#resolveAuthorizedScopes: the client's scopes (its default scopes when
+        none is requested), then, with ``resource``, the scopes of the MCP servers' tools for those
+        resources; anything else requested is ``invalid_scope``.  Requested scopes are kept as asked unless
+        none (or only ``openid``) was asked."""
+        resolved, invalid, client_resolved = [], [], set()
+        if app["scopes"]:
+            if not requested:
+                resolved += list(app["defaultScopes"])
+            else:
+                for scope in requested:
+                    if scope in app["scopes"]:
+                        resolved.append(scope)
+                        client_resolved.add(scope)
+                    else:
+                        invalid.append(scope)
+        if resources and requested:
+            tool_scopes = {
+                scope
+                for server in mcp_servers_of(self.am, domain["id"])
+                if set(server["resourceIdentifiers"]) & set(resources)
+                for feature in server["features"]
+                for scope in feature.get("scopes") or []
+            }
+            for scope in requested:
+                if tool_scopes and scope in tool_scopes:
+                    if scope not in resolved:
+                        resolved.append(scope)
+                    if scope in invalid:
+                        invalid.remove(scope)
+                elif scope not in resolved and scope not in client_resolved and scope not in invalid:
+                    invalid.append(scope)
+        if invalid:
+            raise OAuthError("invalid_scope", f"Invalid scope(s): {' '.join(invalid)}")
+        if not resolved and requested:
+            raise OAuthError("invalid_scope", f"Invalid scope(s): {' '.join(requested)}")
+        if not requested or all(s == "openid" for s in requested):
+            return resolved
+        return list(dict.fromkeys(requested))
 
     # -- login --
     def login_settings(self, domain: dict[str, Any]) -> dict[str, Any]:
@@ -491,6 +631,14 @@ class Gateway:
             if forbidden:
                 return forbidden
             user = self.am.domain_users[domain["id"]].get(str(form.get("username", "")))
+            try:
+                client = await self.client(domain, request.query_params.get("client_id") or form.get("client_id"))
+            except am_cimd.CimdError:
+                client = None
+            if client is not None and user is not None and user["source"] not in client["identityProviders"]:
+                # UserAuthenticationManagerImpl#authenticate: only the client's identity providers are asked
+                # (none at all: InternalAuthenticationServiceException); wording of the page not confirmed.
+                user = None
             if user is None or not secrets.compare_digest(user["password"], str(form.get("password", ""))):
                 failed = with_query(f"{base}/login?{query}" if query else f"{base}/login",
                                     {"error": "login_failed", "error_description": "Wrong user or password"})
@@ -527,7 +675,10 @@ class Gateway:
         session_id, session = self.session(request)
         base = self.domain_base(request, domain)
         user_id = session["users"].get(domain["id"])
-        app = self.application(domain, request.query_params.get("client_id"))
+        try:
+            app = await self.client(domain, request.query_params.get("client_id"))
+        except am_cimd.CimdError:
+            app = None
         if user_id is None or app is None:
             return RedirectResponse(f"{base}/login?{request.url.query}", 302)
         requested = (request.query_params.get("scope") or "").split() or list(app["defaultScopes"])
@@ -622,7 +773,7 @@ class Gateway:
     async def token(self, request: Request, domain: dict[str, Any]) -> Response:
         form = await request.form()
         try:
-            client = self.authenticate_client(request, domain, form)
+            client = await self.authenticate_client(request, domain, form)
             grant_type = form.get("grant_type")
             if not grant_type:
                 raise OAuthError("invalid_request", "Missing parameter: grant_type")
@@ -695,7 +846,7 @@ class Gateway:
     async def client_and_token(self, request: Request, domain: dict[str, Any]):
         """Introspection and revocation: the authenticated client, the form and its required ``token``."""
         form = await request.form()
-        client = self.authenticate_client(request, domain, form)
+        client = await self.authenticate_client(request, domain, form)
         token = form.get("token")
         if not token:
             raise OAuthError("invalid_request", "Missing parameter: token")

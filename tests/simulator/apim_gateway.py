@@ -35,6 +35,8 @@ from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
+from tests.simulator import apim_mcp_acl
+
 WELL_KNOWN = "/.well-known/oauth-protected-resource"
 OAUTH2_ORDER, KEYLESS_ORDER = 100, 1000
 HOP_BY_HOP = {
@@ -147,7 +149,7 @@ class Gateway:
             return failure
         if selected is None:
             return self.unauthorized(request, route, plans)
-        return await self.proxy(request, route, strip_authorization)
+        return await self.proxy(request, route, strip_authorization, selected)
 
     async def security_chain(self, request: Request, route: Route, plans: list[dict[str, Any]]):
         """(selected plan, strip Authorization, an error response) as AbstractSecurityChain decides."""
@@ -177,6 +179,8 @@ class Gateway:
                 token_scopes(introspection.payload), config.get("requiredScopes") or [], config.get("modeStrict", True)
             ):
                 return None, False, failure_response(request, 401, "Unauthorized", {"WWW-Authenticate": 'Bearer realm="gravitee.io"'})
+            # Oauth2Policy#validateOAuth2Payload: ctx.setAttribute(ATTR_USER_ROLES, scopes) ("user.roles").
+            request.state.user_roles = [s for s in token_scopes(introspection.payload) if s]
             return plan, not config.get("propagateAuthHeader", True), None
         if resolution_failed:
             return None, False, failure_response(request, 503, "Temporarily Unavailable")
@@ -268,8 +272,38 @@ class Gateway:
         active = isinstance(payload, dict) and payload.get("active") is True
         return Introspection(active=active, payload=payload if active else None)
 
-    async def proxy(self, request: Request, route: Route, strip_authorization: bool) -> Response:
+    def mcp_acl(self, request: Request, route: Route, plan: dict[str, Any] | None, body: bytes):
+        """The mcp-acl steps of the request's flows (apim_mcp_acl.py): None, a refusal, or a decision whose
+        list answer must be filtered."""
+        if route.api.get("type") != "MCP_PROXY" or request.method != "POST":
+            return None, None
+        try:
+            message = json.loads(body) if body else None
+        except ValueError:
+            return None, None
+        if not isinstance(message, dict):
+            return None, None  # JSON-RPC batches: what the policy does with them is not documented
+        scopes = getattr(request.state, "user_roles", None)
+        try:
+            decision = apim_mcp_acl.decide(route.api, plan, message.get("method"), scopes)
+            if not decision.applies or decision.feature is None:
+                return None, None
+            if decision.list_key is None:
+                params = message.get("params") if isinstance(message.get("params"), dict) else {}
+                if not decision.allows(apim_mcp_acl.target_name(decision.feature, params)):
+                    # The refusal's status and body are not documented (FIDELITY.md, mcp-acl).
+                    return failure_response(request, 403, "Forbidden"), None
+                return None, None
+            return None, decision
+        except apim_mcp_acl.NotSimulated as exc:
+            return failure_response(request, 500, f"simulator: {exc}"), None
+
+    async def proxy(self, request: Request, route: Route, strip_authorization: bool,
+                    plan: dict[str, Any] | None = None) -> Response:
         """Forward to the endpoint target and stream the answer back (MCP proxy endpoint)."""
+        refusal, acl = self.mcp_acl(request, route, plan, await request.body())
+        if refusal is not None:
+            return refusal
         target = endpoint_target(route.api)
         if target is None:
             return failure_response(request, 502, "Bad Gateway")
@@ -287,6 +321,21 @@ class Gateway:
         # The gateway's HTTP server writes its own Date and Server headers.
         dropped = (HOP_BY_HOP - {"content-length"}) | {"date", "server"}
         response_headers = [(k, v) for k, v in upstream.headers.multi_items() if k.lower() not in dropped]
+        if acl is not None:
+            # mcp-acl filters the list in the answer and updates Content-Length (policy changelog 1.0.0).
+            try:
+                body = await upstream.aread()
+            finally:
+                await upstream.aclose()
+            try:
+                filtered = apim_mcp_acl.filter_body(body, upstream.headers.get("content-type", ""), acl)
+            except apim_mcp_acl.NotSimulated as exc:
+                return failure_response(request, 500, f"simulator: {exc}")
+            response = Response(filtered, status_code=upstream.status_code)
+            kept = [(k, v) for k, v in response_headers if k.lower() != "content-length"]
+            response.raw_headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in kept] + [
+                (b"content-length", str(len(filtered)).encode())]
+            return response
         response = StreamingResponse(upstream.aiter_raw(), status_code=upstream.status_code, background=BackgroundTask(upstream.aclose))
         response.raw_headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in response_headers]
         return response

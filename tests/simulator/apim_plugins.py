@@ -22,6 +22,8 @@ from typing import Any
 
 import jsonschema
 
+from tests.simulator import apim_mcp_acl
+
 # Versions shipped with each profile (shared/specs/apim/SOURCE.md, root pom.xml of APIM 4.10.0 and 4.12.17).
 PLUGIN_VERSIONS = {
     "4.10": {"oauth2": "5.1.4", "oauth2-am-resource": "4.0.0", "mcp-proxy": "1.0.1"},
@@ -56,6 +58,8 @@ MINIMAL_CONNECTOR_SCHEMAS = {
         "type": "object",
         "properties": {},
     },
+    # The closed-source mcp-acl policy: its schema is not public (apim_mcp_acl.py), so none is invented.
+    ("policies", "mcp-acl", "schema"): {"$schema": "http://json-schema.org/draft-07/schema#", "type": "object"},
 }
 
 # Security type of a plan -> the policy plugin that implements it.
@@ -77,7 +81,8 @@ def catalogue(profile: str) -> dict[str, dict[str, dict[str, Any]]]:
         "entrypoints": {"mcp-proxy": {"id": "mcp-proxy", "name": "MCP Proxy", **mcp_connector}},
         "endpoints": {"mcp-proxy": {"id": "mcp-proxy", "name": "MCP Proxy", **mcp_connector}},
         "policies": {
-            "oauth2": {"id": "oauth2", "name": "OAuth2", "category": "security", "version": versions["oauth2"], "deployed": True}
+            "oauth2": {"id": "oauth2", "name": "OAuth2", "category": "security", "version": versions["oauth2"], "deployed": True},
+            apim_mcp_acl.POLICY_ID: apim_mcp_acl.catalogue_entry(profile),
         },
         "resources": {
             "oauth2-am-resource": {

@@ -171,7 +171,11 @@ async def run_mcp_client_async(
     arguments: dict[str, Any] | None = None,
     redirect_uri: str = DEFAULT_REDIRECT_URI,
     verify: bool | str = True,
+    client_id: str | None = None,
+    client_metadata_url: str | None = None,
 ) -> dict[str, Any]:
+    """``client_id``: a pre-registered public client (no Dynamic Client Registration);
+    ``client_metadata_url``: an https URL used as the client id when AM advertises CIMD."""
     browser = HeadlessBrowser(username, password, redirect_uri, verify)
     result: dict[str, AuthorizationCodeResult] = {}
 
@@ -182,6 +186,11 @@ async def run_mcp_client_async(
         return result.pop("code")
 
     storage = InMemoryTokenStorage()
+    if client_id is not None:
+        storage.client_info = OAuthClientInformationFull(
+            client_id=client_id, redirect_uris=[redirect_uri], token_endpoint_auth_method="none",
+            grant_types=["authorization_code", "refresh_token"], response_types=["code"],
+        )
     oauth = OAuthClientProvider(
         server_url=url,
         client_metadata=OAuthClientMetadata(
@@ -193,6 +202,7 @@ async def run_mcp_client_async(
         storage=storage,
         redirect_handler=open_browser,
         callback_handler=wait_for_callback,
+        client_metadata_url=client_metadata_url,
     )
     arguments = {"text": "hello from mcpgate"} if arguments is None and tool == "echo" else (arguments or {})
     async with httpx2.AsyncClient(auth=oauth, timeout=30, verify=verify) as http:

@@ -1,7 +1,8 @@
 """The upstream MCP server that the APIM MCP proxy fronts: a real server on the ``mcp`` SDK.
 
 It is not a simulation of anything: it is the unsecured MCP server of the guide (streamable HTTP at
-``/mcp``), with a few small tools so tests and the demo can list and call something.  Security is the
+``/mcp``), with a few small tools (and one resource and one prompt) so tests and the demo can list and
+call something.  Security is the
 gateway's job, so this server has none, like the guide's "unsecured MCP server".
 """
 
@@ -12,8 +13,10 @@ from mcp.server.transport_security import TransportSecuritySettings
 
 MCP_PATH = "/mcp"
 
-# Tool names the tests and `make demo` expect to see.
+# Tool names the tests and `make demo` expect to see; one resource and one prompt (for the mcp-acl tests).
 TOOL_NAMES = ("echo", "add", "get_weather")
+RESOURCE_URIS = ("weather://cities",)
+PROMPT_NAMES = ("forecast",)
 
 # Canned forecasts: deterministic answers for tests, no network.
 _FORECASTS = {"paris": "sunny, 21°C", "london": "light rain, 15°C", "tokyo": "cloudy, 18°C"}
@@ -39,6 +42,14 @@ def create_server() -> MCPServer:
     @server.tool(description="Current weather for a city (canned data).")
     def get_weather(city: str) -> str:
         return f"{city}: {_FORECASTS.get(city.strip().lower(), 'clear, 20°C')}"
+
+    @server.resource("weather://cities", name="cities", description="Cities with a canned forecast.")
+    def cities() -> str:
+        return ", ".join(sorted(_FORECASTS))
+
+    @server.prompt(description="Ask for the weather in a city.")
+    def forecast(city: str) -> str:
+        return f"What is the weather in {city}?"
 
     return server
 
