@@ -11,8 +11,9 @@ import requests
 from tests.integration.role_support import add_mcp_server, am, apim, changed, failures, run_role
 from tests.simulator.mcp_client import INITIALIZE, MCP_HEADERS, run_mcp_client
 
-from tests.simulator.profiles import PROFILES as SIMULATOR_PROFILES  # the role on 4.10, 4.11 and 4.12
+from tests.simulator.profiles import PROFILES
 
+SIMULATOR_PROFILES = PROFILES  # the role on 4.10, 4.11 and 4.12
 CONTEXT_PATH = "/weather-mcp"
 CLIENT_ID = "mcp-weather-mcp"
 

@@ -18,7 +18,7 @@ import pytest
 import requests
 
 from tests.integration.simulator.apim_api import INITIALIZE, MCP_ACCEPT, ApimApi, am_resource
-from tests.simulator.profiles import PROFILES as SIMULATOR_PROFILES  # the gateway of every OAuth2 policy line
+from tests.simulator.profiles import PROFILES
 
 # token -> introspection answer of the stand-in AM
 TOKENS = {
@@ -26,6 +26,8 @@ TOKENS = {
     "audience-only": {"active": True, "aud": "mcp-app", "sub": "user-1", "scope": "mcp:tools"},
     "expired": {"active": False},
 }
+
+SIMULATOR_PROFILES = PROFILES  # the gateway of every OAuth2 policy line
 
 
 class StandIn(BaseHTTPRequestHandler):
