@@ -60,12 +60,8 @@ def _segment(value):
     return quote(str(value), safe="")
 
 
-def explain(exc, known_servers=False):
-    """Name the option at fault in AM's answer to a create or an update of an MCP server, and what to do.
-
-    ``known_servers``: the module took the MCP servers from option ``known_mcp_servers`` instead of
-    listing them, so the server in the way may be one that list did not hold.
-    """
+def explain(exc):
+    """Name the option at fault in AM's answer to a create or an update of an MCP server, and what to do."""
     message = (exc.message or "").lower()
     if exc.status == 400 and _IDENTIFIER_TAKEN in message:
         exc.hint = (
@@ -73,188 +69,160 @@ def explain(exc, known_servers=False):
             "these identifiers, and an identifier can belong to one MCP server only: remove it from that server "
             "first, or manage that server (its client_id)"
         )
-        if known_servers:
-            exc.hint += (
-                "; known_mcp_servers did not hold it: leave known_mcp_servers out to have the module list the MCP "
-                "servers of the domain and name the one that holds the identifier"
-            )
     elif exc.status == 400 and _CLIENT_TAKEN.search(exc.message or ""):
         exc.hint = "client_id: an application or another MCP server of the domain already uses it; choose another client_id"
-        if known_servers:
-            exc.hint += (
-                ", or, when it is this MCP server (created since known_mcp_servers was read), run again with the MCP "
-                "servers read afresh (am_info with the same client_id), or leave known_mcp_servers out"
-            )
     elif exc.status == 400 and _SCOPES_INVALID in message:
-        exc.hint = (
-            "tools: AM accepts in an update only scopes that exist in the domain; create the missing scopes "
-            "in the domain (Settings > Scopes) first"
-        )
+        exc.hint = "tools: AM accepts only scopes that exist in the domain; create the missing scopes first"
     return exc
 
 
-def known_domain_for(value, known, option="domain", known_option="known_domain"):
-    """``known``, a domain an earlier task of the play read, when it is the domain ``value`` names.
-
-    The same rule as a lookup: ``value`` is its name, hrid or id.  Anything else (another domain, a
-    value that is no domain) is refused before any request, naming both options.
-    """
-    value = (value or "").strip()
-    if not value:
-        raise ModuleError("%s must be the name, hrid or id of an AM domain" % option)
-    if not isinstance(known, dict) or not known.get("id"):
-        raise ModuleError(
-            "%s must be an AM domain as an earlier task returned it, with its id (the domain value of "
-            "mcpgate.gravitee.am_info for %s %r); got %s"
-            % (known_option, option, value, "a dict without id" if isinstance(known, dict) else type(known).__name__)
-        )
-    if value not in (known.get("id"), known.get("hrid"), known.get("name")):
-        raise ModuleError(
-            "%s is the domain named %r (hrid %r, id %r), not the domain %r that option %s names: pass the domain read "
-            "for %s %r (am_info's domain), or leave %s out to have the module look it up"
-            % (known_option, known.get("name"), known.get("hrid"), known.get("id"), value, option, option, value, known_option)
-        )
-    return known
-
-
 class AmApi(object):
-    """AM Management API calls, one method per REST call, on one GraviteeClient session."""
+    """AM Management API calls of one organization and environment, one method per REST call, and one pager."""
 
     def __init__(self, client, organization="DEFAULT", environment="DEFAULT"):
         self.client = client
         self.organization = organization
         self.environment = environment
 
+    @classmethod
+    def of(cls, module):
+        return cls(module.client, module.params["organization"], module.params["environment"])
+
     # -- URLs ---------------------------------------------------------------------------------------
-    def domains_path(self):
-        return "/management/organizations/%s/environments/%s/domains" % (
-            _segment(self.organization),
-            _segment(self.environment),
+    def domains_path(self, *parts):
+        return "/management/organizations/%s/environments/%s/domains%s" % (
+            _segment(self.organization), _segment(self.environment), "".join("/" + _segment(p) for p in parts)
         )
 
-    def domain_path(self, domain_id):
-        return "%s/%s" % (self.domains_path(), _segment(domain_id))
+    def _pages(self, path, params=None, stop=None):
+        """Every item of a paged AM answer (``{data, currentPage, totalCount}``, pages from 0).
 
-    def mcp_servers_path(self, domain_id):
-        return "%s/protected-resources" % self.domain_path(domain_id)
-
-    def mcp_server_path(self, domain_id, server_id):
-        return "%s/%s" % (self.mcp_servers_path(domain_id), _segment(server_id))
+        ``stop(item)`` ends the paging early when it returns True for an item of a page.
+        """
+        page, seen = 0, 0
+        while True:
+            answer = self.client.get(path, params=dict(params or {}, page=page, size=PAGE_SIZE)) or {}
+            data = answer.get("data") or []
+            for item in data:
+                yield item
+            seen += len(data)
+            total = answer.get("totalCount")
+            if (stop is not None and any(stop(item) for item in data)) or not data or not isinstance(total, int) or seen >= total:
+                return
+            page += 1
 
     # -- domains ------------------------------------------------------------------------------------
-    def get_domain_by_hrid(self, hrid):
-        """GET .../domains/_hrid/{hrid}: the full domain (as the caller may see it), or None."""
-        return self.client.get_or_none("%s/_hrid/%s" % (self.domains_path(), _segment(hrid)))
+    def domain_by_hrid(self, hrid):
+        """GET .../domains/_hrid/{hrid}: the full domain, or None."""
+        return self.client.get_or_none(self.domains_path("_hrid", hrid))
 
-    def get_domain(self, domain_id):
+    def domain(self, domain_id):
         """GET .../domains/{id}: the full domain, or None."""
-        return self.client.get_or_none(self.domain_path(domain_id))
+        return self.client.get_or_none(self.domains_path(domain_id))
 
     def search_domains(self, text):
-        """GET .../domains?q=: exact match on name or hrid (first page; names are unique enough)."""
-        page = self.client.get(self.domains_path(), params={"q": text, "page": 0, "size": 50})
-        return (page or {}).get("data") or []
+        """GET .../domains?q=: exact match on name or hrid (basic fields only)."""
+        answer = self.client.get(self.domains_path(), params={"q": text, "page": 0, "size": 50})
+        return (answer or {}).get("data") or []
 
     def patch_domain(self, domain_id, body):
         """PATCH .../domains/{id} with a PatchDomain body (partial at every level; never send a null)."""
-        return self.client.patch(self.domain_path(domain_id), body)
+        return self.client.patch(self.domains_path(domain_id), body)
+
+    # -- scopes -------------------------------------------------------------------------------------
+    def scopes(self, domain_id):
+        """GET .../domains/{id}/scopes, every page."""
+        return list(self._pages(self.domains_path(domain_id, "scopes")))
+
+    def create_scope(self, domain_id, body):
+        return self.client.post(self.domains_path(domain_id, "scopes"), body, expected=(201, 200))
 
     # -- MCP servers (protected resources) ------------------------------------------------------------
-    def list_mcp_servers(self, domain_id, q=None, stop=None):
-        """GET .../protected-resources?type=MCP_SERVER, every page.
+    def mcp_servers(self, domain_id, q=None, stop=None):
+        """GET .../protected-resources?type=MCP_SERVER[&q=], every page (``type`` is needed with ``q`` too)."""
+        params = {"type": MCP_SERVER}
+        if q is not None:
+            params["q"] = q
+        return list(self._pages(self.domains_path(domain_id, "protected-resources"), params, stop))
 
-        Returns ``(servers, complete)``.  ``stop(server)`` ends the paging early when it returns True
-        (``complete`` is then False).  ``q`` (AM 4.11+) narrows the list to an exact clientId or name;
-        AM 4.10 ignores it and returns the plain list, so callers must check what they get.
-        """
-        servers, page = [], 0
-        while True:
-            params = {"type": MCP_SERVER, "page": page, "size": PAGE_SIZE}
-            if q is not None:
-                params["q"] = q
-            answer = self.client.get(self.mcp_servers_path(domain_id), params=params) or {}
-            data = answer.get("data") or []
-            servers.extend(data)
-            if stop is not None and any(stop(server) for server in data):
-                return servers, False
-            total = answer.get("totalCount")
-            if not data or not isinstance(total, int) or len(servers) >= total:
-                return servers, True
-            page += 1
-
-    def find_mcp_server_by_client_id(self, domain_id, client_id):
-        """``(server, every_server)``: the MCP server with this client id (or None), found with ``q``; and every
-        MCP server of the domain when the answer holds them all (AM 4.10 ignores ``q``), else None."""
-        servers, complete = self.list_mcp_servers(
-            domain_id, q=client_id, stop=lambda server: server.get("clientId") == client_id
-        )
-        server = next((s for s in servers if s.get("clientId") == client_id), None)
-        # q matches a client id or a name ignoring case (Mongo collation, JDBC UPPER): a list that q narrowed holds
-        # only such matches; any other server means AM ignored q (4.10) and the list holds every MCP server.
-        wanted = client_id.upper()
-        narrowed = all(wanted in ((s.get("clientId") or "").upper(), (s.get("name") or "").upper()) for s in servers)
-        return server, (servers if complete and not narrowed else None)
-
-    def get_mcp_server(self, domain_id, server_id):
+    def mcp_server(self, domain_id, server_id):
         """GET .../protected-resources/{id}?type=MCP_SERVER, or None."""
-        return self.client.get_or_none(self.mcp_server_path(domain_id, server_id), params={"type": MCP_SERVER})
+        return self.client.get_or_none(self.domains_path(domain_id, "protected-resources", server_id), params={"type": MCP_SERVER})
 
     def create_mcp_server(self, domain_id, body):
         """POST .../protected-resources: 201 with id, name, clientId and the raw clientSecret (only now)."""
-        return self.client.post(self.mcp_servers_path(domain_id), body, expected=(200, 201))
+        return self.client.post(self.domains_path(domain_id, "protected-resources"), body, expected=(200, 201))
 
     def patch_mcp_server(self, domain_id, server_id, body):
         """PATCH .../protected-resources/{id}: the fields present replace the stored ones."""
-        return self.client.patch(self.mcp_server_path(domain_id, server_id), body)
+        return self.client.patch(self.domains_path(domain_id, "protected-resources", server_id), body)
 
     def delete_mcp_server(self, domain_id, server_id):
         """DELETE .../protected-resources/{id}?type=MCP_SERVER (204)."""
-        return self.client.delete(self.mcp_server_path(domain_id, server_id), params={"type": MCP_SERVER})
+        return self.client.delete(self.domains_path(domain_id, "protected-resources", server_id), params={"type": MCP_SERVER})
 
-    # -- lookups ------------------------------------------------------------------------------------
-    def find_domain(self, value, option="domain", known=None, known_option="known_domain"):
-        """The domain named ``value``, or with that hrid or id; ``(domain, full)``.
+    # -- MCP server secrets (AM 4.11 and later) -------------------------------------------------------
+    def mcp_server_secrets(self, domain_id, server_id):
+        """GET .../protected-resources/{id}/secrets: the secrets, without their values."""
+        return self.client.get(self.domains_path(domain_id, "protected-resources", server_id, "secrets")) or []
 
-        ``known`` (not None): the domain as an earlier task of the play read it; no request, once it
-        names the same domain (``known_domain_for``).  ``full`` then says whether it holds the
-        settings (``oidc``), as a domain read by hrid or id does and an item of a search does not.
-
-        Otherwise fewest requests: one GET by hrid when ``value`` is, or names, a hrid (AM derives the
-        hrid from the name, and hrids are unique); one by id when it looks like an id; a search by
-        name only as the last resort (a domain whose hrid does not follow its name, e.g. made by the
-        Automation API).  ``full`` is False when the domain came from the search, whose items only
-        hold basic fields.
-        """
-        if known is not None:
-            domain = known_domain_for(value, known, option, known_option)
-            return domain, isinstance(domain.get("oidc"), dict)
-        value = (value or "").strip()
-        if not value:
-            raise ModuleError("%s must be the name, hrid or id of an AM domain" % option)
-        hrid = hrid_of(value)
-        near = None
-        lookups = ["id", "hrid"] if _UUID_RE.match(value) else ["hrid", "id"]
-        for lookup in lookups:
-            if lookup == "hrid" and hrid:
-                domain = self.get_domain_by_hrid(hrid)
-                if domain and value in (domain.get("hrid"), domain.get("name")):
-                    return domain, True
-                near = near or domain
-            elif lookup == "id" and "/" not in value and not re.search(r"\s", value):
-                domain = self.get_domain(value)
-                if domain:
-                    return domain, True
-        for domain in self.search_domains(value):
-            if value in (domain.get("name"), domain.get("hrid")):
-                return domain, False
-        hint = ""
-        if near:
-            hint = " (did you mean the domain named %r, hrid %r?)" % (near.get("name"), near.get("hrid"))
-        raise ModuleError(
-            "%s: no AM domain named %r, or with that hrid or id, in organization %s, environment %s%s; "
-            "check the name (and organization/environment) or create the domain first"
-            % (option, value, self.organization, self.environment, hint)
+    def create_mcp_server_secret(self, domain_id, server_id, name):
+        """POST .../protected-resources/{id}/secrets: 201 with the generated raw ``secret`` (only now)."""
+        return self.client.post(
+            self.domains_path(domain_id, "protected-resources", server_id, "secrets"), {"name": name}, expected=(200, 201)
         )
+
+    def delete_mcp_server_secret(self, domain_id, server_id, secret_id):
+        return self.client.delete(self.domains_path(domain_id, "protected-resources", server_id, "secrets", secret_id))
+
+
+# -- lookups --------------------------------------------------------------------------------------------
+def find_domain(am, value, option="domain"):
+    """The domain named ``value``, or with that hrid or id, as a full domain (with its settings).
+
+    Fewest requests: one GET by hrid when ``value`` is, or names, a hrid (AM derives the hrid from the name, and
+    hrids are unique); one by id when it looks like an id; a search by name only as the last resort (a domain whose
+    hrid does not follow its name, e.g. made by the Automation API), then its full read.
+    """
+    value = (value or "").strip()
+    if not value:
+        raise ModuleError("%s must be the name, hrid or id of an AM domain" % option)
+    hrid = hrid_of(value)
+    near = None
+    lookups = ["id", "hrid"] if _UUID_RE.match(value) else ["hrid", "id"]
+    for lookup in lookups:
+        if lookup == "hrid" and hrid:
+            domain = am.domain_by_hrid(hrid)
+            if domain and value in (domain.get("hrid"), domain.get("name")):
+                return domain
+            near = near or domain
+        elif lookup == "id" and "/" not in value and not re.search(r"\s", value):
+            domain = am.domain(value)
+            if domain:
+                return domain
+    for domain in am.search_domains(value):
+        if value in (domain.get("name"), domain.get("hrid")):
+            return am.domain(domain["id"]) or domain
+    hint = ""
+    if near:
+        hint = " (did you mean the domain named %r, hrid %r?)" % (near.get("name"), near.get("hrid"))
+    raise ModuleError(
+        "%s: no AM domain named %r, or with that hrid or id, in organization %s, environment %s%s; "
+        "check the name (and organization/environment) or create the domain first"
+        % (option, value, am.organization, am.environment, hint)
+    )
+
+
+def find_mcp_server_by_client_id(am, domain_id, client_id):
+    """``(server, every_server)``: the MCP server with this client id (or None), looked up with ``q``; and every MCP
+    server of the domain when the answer holds them all (AM 4.10 ignores ``q``), else None."""
+    servers = am.mcp_servers(domain_id, q=client_id, stop=lambda server: server.get("clientId") == client_id)
+    server = next((s for s in servers if s.get("clientId") == client_id), None)
+    # q matches a client id or a name ignoring case (Mongo collation, JDBC UPPER): a list that q narrowed holds
+    # only such matches; any other server means AM ignored q (4.10) and the list holds every MCP server.
+    wanted = client_id.upper()
+    narrowed = all(wanted in ((s.get("clientId") or "").upper(), (s.get("name") or "").upper()) for s in servers)
+    return server, (None if narrowed else servers)
 
 
 # -- MCP server input rules (checked before any request) --------------------------------------------

@@ -15,8 +15,8 @@ __metaclass__ = type
 import json
 import re
 
-# requests (and urllib3) are imported on the first session, not with this file: a module run that finds
-# everything it needs in what an earlier task handed it sends no request and skips their import time.
+# requests (and urllib3) are imported on the first session, not with this file: a module that fails on its input
+# before any request does not pay their import time.
 _REQUESTS = {}
 
 
@@ -170,6 +170,7 @@ class GraviteeClient:
         token_exchange_path=None,
         on_retry=None,
         user_agent="mcpgate.gravitee",
+        read_only=False,
     ):
         if timeout is None or timeout <= 0:
             raise GraviteeError("timeout must be a number of seconds greater than 0, got %r" % (timeout,))
@@ -198,16 +199,13 @@ class GraviteeClient:
             on_retry=on_retry,
         )
         self.user_agent = user_agent
+        # Check mode: a request that could change the server is a bug of the caller, refused before it is sent.
+        self.read_only = read_only
         self.session = None  # opened by the first request: a run that sends none does not import requests
         self.exceptions = None
         self._bearer = None
         # Headers of the last answer (e.g. an ETag to send back in If-Match), whatever its status.
         self.last_headers = {}
-
-    @property
-    def bearer_token(self):
-        """AM: the Bearer token this run got for its Basic credentials (None until the first request, or with a token)."""
-        return self._bearer
 
     # -- authentication ---------------------------------------------------------------------------
     def _authorization(self):
@@ -223,7 +221,7 @@ class GraviteeClient:
         return (self.username, self.password) if self.username is not None else None
 
     def _exchange_token(self):
-        """AM: POST /management/auth/token with HTTP Basic returns a Bearer token (JWT)."""
+        """AM: POST /management/auth/token with HTTP Basic returns a Bearer token (JWT); it changes nothing."""
         response = self._send("POST", self.token_exchange_path, auth=self._basic(), headers={})
         if response.status_code != 200:
             raise error_from_response(response)
@@ -253,9 +251,9 @@ class GraviteeClient:
 
     def _send(self, method, path, auth=None, headers=None, **kwargs):
         url = _path_of(self.base_url + path)
-        self._open()
+        session = self._open()
         try:
-            return self.session.request(
+            return session.request(
                 method, self.base_url + path, auth=auth, headers=headers, timeout=self.timeout, verify=self.verify, **kwargs
             )
         except self.exceptions.SSLError as exc:
@@ -297,8 +295,16 @@ class GraviteeClient:
         """
         return self._send(method, path, headers=headers or {}, **kwargs)
 
-    def request(self, method, path, json_body=None, params=None, expected=(200, 201, 202, 204), headers=None):
-        """Send a request; return the decoded JSON body (None when empty) or raise GraviteeError."""
+    def request(self, method, path, json_body=None, params=None, expected=(200, 201, 202, 204), headers=None, safe=None):
+        """Send a request; return the decoded JSON body (None when empty) or raise GraviteeError.
+
+        ``safe``: the request changes nothing (a GET, or a POST that only searches or checks); only safe requests
+        are sent by a read-only client.
+        """
+        if safe is None:
+            safe = method in ("GET", "HEAD")
+        if self.read_only and not safe:
+            raise GraviteeError("internal error: %s %s would change the server in check mode" % (method, _path_of(path)))
         request_headers = dict(headers or {})
         authorization = self._authorization()
         if authorization:
@@ -335,8 +341,8 @@ class GraviteeClient:
                 return None
             raise
 
-    def post(self, path, json_body=None, params=None, expected=(200, 201, 202, 204)):
-        return self.request("POST", path, json_body=json_body, params=params, expected=expected)
+    def post(self, path, json_body=None, params=None, expected=(200, 201, 202, 204), safe=False):
+        return self.request("POST", path, json_body=json_body, params=params, expected=expected, safe=safe)
 
     def put(self, path, json_body, params=None, expected=(200,), headers=None):
         return self.request("PUT", path, json_body=json_body, params=params, expected=expected, headers=headers)

@@ -1,21 +1,21 @@
 # -*- coding: utf-8 -*-
 # Copyright: mcpgate contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""GraviteeModule: what every module of the collection shares.
+"""GraviteeModule: the Ansible side every module of the collection shares.
 
-* the connection options (documented once in the ``apim`` / ``am`` doc fragments), each with its
-  environment fallback so that an AWX/Controller credential can inject it;
-* one client session per run (``module.client``);
-* ``ensure()``, the one state machine: read, compare the user's desired subset with the server
-  object, create / update / delete, honour check mode, and record a diff with secrets masked;
+* the connection options (documented once in the ``apim`` / ``am`` doc fragments), each with its environment
+  fallback so that an AWX/Controller credential can inject it;
+* one client session per run (``module.client``), read-only in check mode;
+* what may be shown to the user: secrets masked, server-owned churn left out;
 * errors turned into one ``fail_json`` sentence, never a traceback, never a secret.
+
+What a module manages, and how it is brought to the state asked for, is in ``managed.py``.
 """
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import copy
 import re
 
 from ansible.module_utils.basic import AnsibleModule, env_fallback
@@ -28,13 +28,14 @@ from ansible_collections.mcpgate.gravitee.plugins.module_utils.client import (
 
 # Keys whose values are secrets wherever they appear in an object (request, response, diff).
 SECRET_KEYS = frozenset(
-    ("clientSecret", "client_secret", "password", "secret", "token", "access_token", "refresh_token", "apiKey")
+    ("clientSecret", "client_secret", "password", "secret", "token", "access_token", "refresh_token", "apiKey",
+     "registration_access_token")
 )
 
-# Fields the server owns: never a difference, never shown in a diff (they churn on every write).  An API's
-# deployedAt is kept: it says whether the API was ever deployed, which a task handed the API needs to know.
+# Fields the server owns: never a difference, never shown in a diff (they churn on every write).
 SERVER_OWNED_KEYS = frozenset(
-    ("createdAt", "updatedAt", "_links", "links", "disabledAt", "definitionContext", "primaryOwner")
+    ("createdAt", "updatedAt", "_links", "links", "disabledAt", "definitionContext", "primaryOwner", "deployedAt",
+     "closedAt", "publishedAt", "needRedeployAt", "commentRequired", "order")
 )
 
 PRODUCTS = {"apim": "APIM", "am": "AM"}
@@ -76,10 +77,13 @@ _MANAGEMENT_SUFFIX_RE = re.compile(r"/management(/v2)?/*$")
 def server_root(url, option="url"):
     """``https://apim.example.com/management/v2/`` -> ``https://apim.example.com``; validates the URL."""
     if not url or not _URL_RE.match(url.strip()):
-        raise ModuleError(
-            "%s must be an http(s) URL such as https://apim.example.com, got %r" % (option, url)
-        )
+        raise ModuleError("%s must be an http(s) URL such as https://apim.example.com, got %r" % (option, url))
     return _MANAGEMENT_SUFFIX_RE.sub("", url.strip().rstrip("/"))
+
+
+def is_mask(value):
+    """A secret as a server or this collection shows it: asterisks only."""
+    return isinstance(value, str) and bool(value) and set(value) == {"*"}
 
 
 def mask_secrets(value, secret_keys=SECRET_KEYS):
@@ -95,11 +99,7 @@ def mask_secrets(value, secret_keys=SECRET_KEYS):
 
 
 def nested_secret_values(value, secret_keys=SECRET_KEYS):
-    """The non-empty string values held under a secret key anywhere inside ``value``.
-
-    A mask is not a secret (an object handed on from an earlier task, such as known_api, holds masks): kept
-    out, or Ansible would replace every mask in the output with VALUE_SPECIFIED_IN_NO_LOG_PARAMETER.
-    """
+    """The non-empty string values held under a secret key anywhere inside ``value`` (masks excepted)."""
     found = set()
     if isinstance(value, dict):
         for key, item in value.items():
@@ -113,11 +113,6 @@ def nested_secret_values(value, secret_keys=SECRET_KEYS):
     return found
 
 
-def is_mask(value):
-    """A secret as a server or this collection shows it: asterisks only."""
-    return isinstance(value, str) and bool(value) and set(value) == {"*"}
-
-
 def without_server_owned(value):
     if isinstance(value, dict):
         return dict((k, without_server_owned(v)) for k, v in value.items() if k not in SERVER_OWNED_KEYS)
@@ -126,85 +121,31 @@ def without_server_owned(value):
     return value
 
 
-def strip_none(value):
-    """Drop the keys the user did not set (None), recursively: they are not part of the desired state."""
-    if isinstance(value, dict):
-        return dict((k, strip_none(v)) for k, v in value.items() if v is not None)
-    if isinstance(value, list):
-        return [strip_none(item) for item in value]
-    return value
-
-
-def differs(desired, current, update_secrets=False, key=None):
-    """True when ``current`` does not already satisfy ``desired``.
-
-    Only what the user asked for counts: a dict is compared on the desired keys alone (server
-    defaults and read-only fields are no difference); a list must match item by item.  A secret
-    the server does not return (absent or masked) cannot be compared: it counts as a difference
-    only when ``update_secrets`` is set, which re-sends it on every run.
-    """
-    if key in SECRET_KEYS:
-        if update_secrets:
-            return True
-        if current in (None, "") or is_mask(current):
-            return False
-        return desired != current
-    if isinstance(desired, dict):
-        if not isinstance(current, dict):
-            return True
-        return any(differs(value, current.get(k), update_secrets, k) for k, value in desired.items())
-    if isinstance(desired, list):
-        if not isinstance(current, list) or len(desired) != len(current):
-            return True
-        return any(differs(d, c, update_secrets, key) for d, c in zip(desired, current))
-    return desired != current
-
-
-def changed_keys(desired, current, update_secrets=False):
-    """The top-level keys of ``desired`` that ``current`` does not satisfy, with their desired values."""
-    current = current or {}
-    return dict(
-        (key, value)
-        for key, value in desired.items()
-        if key not in SERVER_OWNED_KEYS and differs(value, current.get(key), update_secrets, key)
-    )
-
-
-def merge(current, changes):
-    """``current`` with ``changes`` applied: dicts merged recursively, everything else replaced.
-
-    This is the read-merge-write of a full-replacement PUT: every field the user did not set keeps
-    the value the server has (so objects added by other tools or in the Console survive).
-    """
-    result = copy.deepcopy(current) if current else {}
-    for key, value in changes.items():
-        if isinstance(value, dict) and isinstance(result.get(key), dict):
-            result[key] = merge(result[key], value)
-        else:
-            result[key] = copy.deepcopy(value)
-    return result
+def present(obj):
+    """An object as it may be shown to the user: secrets masked, server-owned churn removed."""
+    if obj is None:
+        return None
+    return mask_secrets(without_server_owned(obj))
 
 
 class GraviteeModule(object):
     """An AnsibleModule for one Gravitee product ("apim" or "am") with the shared behaviour."""
 
-    def __init__(self, product, argument_spec, secret_keys=SECRET_KEYS, **kwargs):
+    def __init__(self, product, argument_spec, **kwargs):
         spec = connection_argument_spec(product)
         spec.update(argument_spec)
         kwargs.setdefault("supports_check_mode", True)
         self.ansible = AnsibleModule(argument_spec=spec, **kwargs)
         # A secret inside a dict option (a plugin configuration) is no_log too: Ansible then hides its value
         # in the result, the diff, errors and the invocation shown at -vvv, as for a no_log option.
-        self.ansible.no_log_values.update(nested_secret_values(self.ansible.params, secret_keys))
+        self.ansible.no_log_values.update(nested_secret_values(self.ansible.params))
         self.product = product
         self.params = self.ansible.params
         self.check_mode = self.ansible.check_mode
-        self.secret_keys = secret_keys
         self.changed = False
+        self.diff = None
         self._client = None
-        self._diff = None
 
-    # -- connection -------------------------------------------------------------------------------
     @property
     def client(self):
         if self._client is None:
@@ -227,7 +168,7 @@ class GraviteeModule(object):
             )
         if not params["validate_certs"]:
             self.warn("TLS certificate verification is disabled (validate_certs: false); use it only with a test server")
-            _silence_insecure_request_warning()
+            silence_insecure_request_warning()
         return GraviteeClient(
             root,
             username=username,
@@ -239,66 +180,18 @@ class GraviteeModule(object):
             retries=params["retries"],
             token_exchange_path="/management/auth/token" if self.product == "am" and not token else None,
             on_retry=self.warn,
+            read_only=self.check_mode,
         )
 
-    # -- the state machine ------------------------------------------------------------------------
-    def ensure(self, current, desired, state, create, update, delete=None, update_secrets=False):
-        """Bring one object to ``state`` and return it as the server now has it (predicted in check mode).
-
-        ``current`` is the object found (None when absent); ``desired`` holds only what the user set,
-        in the server's representation.  ``create(desired)`` and ``update(current, changes)`` return
-        the new object (or None to use the prediction); ``delete(current)`` removes it.  Nothing is
-        sent in check mode.
-        """
-        if state == "absent":
-            if current is not None:
-                self.changed = True
-                if not self.check_mode:
-                    delete(current)
-            self.record_diff(current, None)
-            return None
-        if current is None:
-            self.changed = True
-            result = desired if self.check_mode else (create(desired) or desired)
-            self.record_diff(None, result)
-            return result
-        changes = changed_keys(desired, current, update_secrets)
-        if not changes:
-            self.record_diff(current, current)
-            return current
-        self.changed = True
-        predicted = merge(current, changes)
-        result = predicted if self.check_mode else (update(current, changes) or predicted)
-        self.record_diff(current, result)
-        return result
-
-    def forget_changes(self):
-        """Drop the change and diff recorded so far: the module decides again, on what it found since."""
-        self.changed = False
-        self._diff = None
-
-    def record_diff(self, before, after):
-        """Keep the first 'before' and the latest 'after' of this run (a module may write in steps)."""
-        if self._diff is None:
-            self._diff = {"before": self.present(before) or {}}
-        self._diff["after"] = self.present(after) or {}
-
-    def present(self, obj):
-        """An object as it may be shown to the user: secrets masked, server-owned churn removed."""
-        if obj is None:
-            return None
-        return mask_secrets(without_server_owned(obj), self.secret_keys)
-
-    # -- results ----------------------------------------------------------------------------------
     def warn(self, message):
         self.ansible.warn(message)
 
     def fail(self, message, **extra):
-        self.ansible.fail_json(msg=message, changed=self.changed, **extra)
+        self.ansible.fail_json(msg=message, changed=False, **extra)
 
     def exit(self, **result):
-        if self._diff is not None and self.ansible._diff:
-            result["diff"] = self._diff
+        if self.diff is not None and self.ansible._diff:
+            result["diff"] = self.diff
         self.ansible.exit_json(changed=self.changed, **result)
 
     def run(self, main):
@@ -311,7 +204,7 @@ class GraviteeModule(object):
             self.fail(str(exc))
 
 
-def _silence_insecure_request_warning():
+def silence_insecure_request_warning():
     try:
         import urllib3
 

@@ -79,22 +79,12 @@ options:
       - Users register in the application's identity provider; clients created by DCR get the first identity provider
         of the domain.
     type: bool
-  known_domain:
-    description:
-      - The domain as an earlier task of the same play read it, such as the
-        RV(mcpgate.gravitee.am_info#module:domain) that M(mcpgate.gravitee.am_info) returns. The settings are then
-        compared with it, and the module sends no request to read the domain.
-      - The caller vouches that it is current (read in the same play, with nothing changed since); the C(PATCH) holds
-        only the settings that differ from it.
-      - It must be the domain O(domain) names (O(domain) is its name, hrid or id), else the task fails before any
-        request. A domain without its settings (no C(oidc), such as an item of a domain search) is read again by id.
-    type: dict
 notes:
   - Requests, in order. An exchange of the credentials for a token (unless O(token) is set); the domain by hrid
-    (C(GET .../domains/_hrid/{hrid})), by id or by name search, as few as needed (none with O(known_domain)); then,
-    only when a setting differs, one C(PATCH .../domains/{id}) holding only the changed settings, never a null (AM
-    resets settings given as null).
-  - With O(token) and O(known_domain), a run that changes nothing sends no request at all.
+    (C(GET .../domains/_hrid/{hrid})), by id or by name search, as few as needed; then, only when a setting differs,
+    one C(PATCH .../domains/{id}) holding only the changed settings, never a null (AM resets settings given as null).
+  - These settings belong to the domain, not to one MCP server; in a play with several hosts in one domain, run the
+    task once per domain (C(run_once), or a play of its own), so that hosts do not set it in turn.
   - Needs the AM permissions C(DOMAIN_OPENID[READ,UPDATE]) for O(dynamic_client_registration) and
     C(DOMAIN_SETTINGS[READ,UPDATE]) for O(user_registration).
 seealso:
@@ -110,14 +100,14 @@ EXAMPLES = r"""
       open: true
       allow_localhost_redirect_uri: true
       allow_http_scheme_redirect_uri: true
-      default_scopes: [openid]
 
 - name: Let users sign up on the login page, and restrict what registered clients may ask for
   mcpgate.gravitee.am_domain_settings:
-    domain: My MCP Domain
+    domain: mcp
     user_registration: true
     dynamic_client_registration:
-      allowed_scopes: [openid, profile, weather:read]
+      # MCP SDK clients ask for offline_access (a refresh token): keep it allowed.
+      allowed_scopes: [openid, profile, offline_access, weather:read]
 """
 
 RETURN = r"""
@@ -163,116 +153,92 @@ domain:
   sample: {"id": "2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e", "name": "mcp", "hrid": "mcp"}
 """
 
-from ansible_collections.mcpgate.gravitee.plugins.module_utils.am import AmApi
+from ansible_collections.mcpgate.gravitee.plugins.module_utils.am import AmApi, find_domain
+from ansible_collections.mcpgate.gravitee.plugins.module_utils.managed import Description, Field, Managed, Step, get_path, set_path
 from ansible_collections.mcpgate.gravitee.plugins.module_utils.module import GraviteeModule
 
-ARGUMENT_SPEC = dict(
-    domain=dict(type="str", required=True),
-    dynamic_client_registration=dict(
-        type="dict",
-        options=dict(
-            enabled=dict(type="bool"),
-            open=dict(type="bool"),
-            allow_localhost_redirect_uri=dict(type="bool"),
-            allow_http_scheme_redirect_uri=dict(type="bool"),
-            default_scopes=dict(type="list", elements="str"),
-            allowed_scopes=dict(type="list", elements="str"),
-        ),
-    ),
-    user_registration=dict(type="bool"),
-    known_domain=dict(type="dict"),
-)
-
-# option -> AM key in oidc.clientRegistrationSettings (the "is" prefixes are the real JSON keys).
-DCR_FLAGS = (
-    ("enabled", "isDynamicClientRegistrationEnabled"),
-    ("open", "isOpenDynamicClientRegistrationEnabled"),
-    ("allow_localhost_redirect_uri", "allowLocalhostRedirectUri"),
-    ("allow_http_scheme_redirect_uri", "allowHttpSchemeRedirectUri"),
-)
-DCR_LISTS = (("default_scopes", "defaultScopes"), ("allowed_scopes", "allowedScopes"))
-ALLOWED_SCOPES_ENABLED = "isAllowedScopesEnabled"
+DCR = ("oidc", "clientRegistrationSettings")
+DCR_OPTION = "dynamic_client_registration."
 
 
 def scopes(values):
     return sorted(set(value.strip() for value in values or [] if value and value.strip()))
 
 
-def settings_view(domain):
-    """The managed settings of a domain, each at its AM model default when AM leaves it out (NON_NULL)."""
-    dcr = (domain.get("oidc") or {}).get("clientRegistrationSettings") or {}
-    managed = dict((key, bool(dcr.get(key))) for _option, key in DCR_FLAGS)
-    managed["defaultScopes"] = scopes(dcr.get("defaultScopes"))
-    managed[ALLOWED_SCOPES_ENABLED] = bool(dcr.get(ALLOWED_SCOPES_ENABLED))
-    managed["allowedScopes"] = scopes(dcr.get("allowedScopes"))
-    login = domain.get("loginSettings") or {}
-    return {"oidc": {"clientRegistrationSettings": managed}, "loginSettings": {"registerEnabled": bool(login.get("registerEnabled"))}}
+def allowed_scopes(domain):
+    """The allowed scopes, or none while the filter is off (then every scope is allowed)."""
+    return get_path(domain, DCR + ("allowedScopes",)) if get_path(domain, DCR + ("isAllowedScopesEnabled",)) else []
 
 
-def desired_settings(params):
-    """The settings the user set, in the same shape; nothing else."""
-    desired = {}
-    dcr_options = params["dynamic_client_registration"] or {}
-    dcr = dict((key, dcr_options[option]) for option, key in DCR_FLAGS if dcr_options.get(option) is not None)
-    if dcr_options.get("default_scopes") is not None:
-        dcr["defaultScopes"] = scopes(dcr_options["default_scopes"])
-    if dcr_options.get("allowed_scopes") is not None:
-        dcr["allowedScopes"] = scopes(dcr_options["allowed_scopes"])
-        # With the filter on, an empty list would drop every scope: an empty list turns the filter off instead.
-        dcr[ALLOWED_SCOPES_ENABLED] = bool(dcr["allowedScopes"])
-    if dcr:
-        desired["oidc"] = {"clientRegistrationSettings": dcr}
-    if params["user_registration"] is not None:
-        desired["loginSettings"] = {"registerEnabled": params["user_registration"]}
-    return desired
+def put_allowed_scopes(domain, values):
+    # With the filter on, an empty list would drop every scope: an empty list turns the filter off instead.
+    set_path(domain, DCR + ("allowedScopes",), values)
+    set_path(domain, DCR + ("isAllowedScopesEnabled",), bool(values))
 
 
-def minimal_patch(desired, current):
-    """Only the leaves of ``desired`` that differ from ``current``, nested as AM's PatchDomain reads them."""
-    patch = {}
-    for key, value in desired.items():
-        if isinstance(value, dict):
-            nested = minimal_patch(value, (current or {}).get(key) or {})
-            if nested:
-                patch[key] = nested
-        elif value != (current or {}).get(key):
-            patch[key] = value
-    return patch
+def dcr_flag(option, key):
+    return Field(DCR_OPTION + option, key=DCR + (key,), type="bool", missing=False)
 
 
-def run_module(module):
-    params = module.params
-    api = AmApi(module.client, params["organization"], params["environment"])
-    domain, full = api.find_domain(params["domain"], known=params["known_domain"])
-    if not full:  # a search result holds only the basic fields: read the settings
-        domain = api.get_domain(domain["id"]) or domain
-    current = settings_view(domain)
-    desired = desired_settings(params)
+DESCRIPTION = Description(
+    # oidc.clientRegistrationSettings: the "is" prefixes are the real JSON keys (am-management-api.md §7).
+    dcr_flag("enabled", "isDynamicClientRegistrationEnabled"),
+    dcr_flag("open", "isOpenDynamicClientRegistrationEnabled"),
+    dcr_flag("allow_localhost_redirect_uri", "allowLocalhostRedirectUri"),
+    dcr_flag("allow_http_scheme_redirect_uri", "allowHttpSchemeRedirectUri"),
+    Field(DCR_OPTION + "default_scopes", key=DCR + ("defaultScopes",), type="list", elements="str", normalize=scopes, missing=[]),
+    Field(DCR_OPTION + "allowed_scopes", get=allowed_scopes, put=put_allowed_scopes, type="list", elements="str",
+          normalize=scopes, missing=[]),
+    Field("user_registration", key=("loginSettings", "registerEnabled"), type="bool", missing=False),
+)
 
-    def update(_current, _changes):
-        body = minimal_patch(desired, _current)
-        answer = api.patch_domain(domain["id"], body)
-        # The answer is the domain as the caller may see it; use it when it shows what was patched.
-        if isinstance(answer, dict) and all(key in answer for key in body):
-            return settings_view(answer)
-        return None
 
-    settings = module.ensure(current, desired, "present", create=None, update=update)
-    dcr = settings["oidc"]["clientRegistrationSettings"]
+class DomainSettings(Managed):
+    description = DESCRIPTION
+
+    def __init__(self, module):
+        super(DomainSettings, self).__init__(module)
+        self.am = AmApi.of(module)
+        self.domain = None
+
+    def find(self):
+        self.domain = find_domain(self.am, self.params["domain"])
+        return self.domain
+
+    def steps(self, current):
+        return self.converge(current, None, self.update, None)
+
+    def update(self, current, options):
+        body = self.description.patch(self.wanted, options)
+
+        def run(domain):
+            answer = self.am.patch_domain(domain["id"], body)
+            # The answer is the domain as the caller may see it: used when it shows what was patched.
+            return answer if isinstance(answer, dict) and all(key in answer for key in body) else None
+
+        return Step("update", lambda domain: self.description.apply(domain, self.wanted, options), run)
+
+    def shown(self, obj):
+        """The managed settings alone, AM defaults filled in."""
+        return self.description.apply({}, self.description.read(obj)) if obj is not None else None
+
+
+def run(module):
+    settings = DomainSettings(module)
+    _before, after = settings.ensure()
+    dcr = get_path(settings.shown(after), DCR)
     if dcr["isOpenDynamicClientRegistrationEnabled"] and not dcr["isDynamicClientRegistrationEnabled"]:
         module.warn(
             "dynamic_client_registration.open has no effect while Dynamic Client Registration is disabled: "
             "set dynamic_client_registration.enabled: true"
         )
-    module.exit(
-        settings=settings,
-        domain=dict((key, domain.get(key)) for key in ("id", "name", "hrid")),
-    )
+    module.exit(settings=settings.shown(after), domain=dict((key, after.get(key)) for key in ("id", "name", "hrid")))
 
 
 def main():
-    module = GraviteeModule("am", ARGUMENT_SPEC)
-    module.run(run_module)
+    spec = dict(DESCRIPTION.argument_spec(), domain=dict(type="str", required=True))
+    module = GraviteeModule("am", spec)
+    module.run(run)
 
 
 if __name__ == "__main__":

@@ -17,10 +17,6 @@ description:
   - The domain given by name, hrid or id, with its gateway path, and its MCP servers, whose existence shows that
     the server is AM 4.10 or later (MCP servers appeared in AM 4.10.0).
   - The credentials are checked on the way; a wrong password or token fails the task.
-  - What it returns can be handed to the AM tasks that follow in the play, so that they read nothing again, RV(domain)
-    as their O(mcpgate.gravitee.am_mcp_server#module:known_domain), RV(mcp_servers) as
-    O(mcpgate.gravitee.am_mcp_server#module:known_mcp_servers), and, with O(return_access_token), RV(access_token) as
-    their O(mcpgate.gravitee.am_mcp_server#module:token).
 author:
   - mcpgate maintainers (@mcpgate)
 extends_documentation_fragment:
@@ -47,14 +43,6 @@ options:
     description:
       - The resource identifier the MCP server with O(client_id) should have; see O(client_id).
     type: str
-  return_access_token:
-    description:
-      - Return the Bearer token the module got for O(username) and O(password) as RV(access_token), for the AM tasks
-        that follow, which then need no exchange of their own.
-      - Nothing is returned when O(token) is set (the play has the token already).
-      - The token is a credential; register the task with C(no_log=true).
-    type: bool
-    default: false
 """
 
 EXAMPLES = r"""
@@ -70,30 +58,18 @@ EXAMPLES = r"""
   ansible.builtin.debug:
     msg: "https://am-gateway.example.com/{{ am.domain.path | trim('/') }}/oidc"
 
-- name: Read once for the AM tasks that follow, with a token they can use
+- name: Who holds the MCP server's identifier, before anything is written
   mcpgate.gravitee.am_info:
     domain: mcp
     client_id: weather-mcp
     resource_identifier: https://gw.example.com/weather-mcp
-    return_access_token: true
   register: am
-  no_log: true  # the result holds the access token
-
-- name: Let MCP clients register themselves, without looking the domain up again
-  mcpgate.gravitee.am_domain_settings:
-    domain: mcp
-    token: "{{ am.access_token | default(omit) }}"
-    known_domain: "{{ am.domain }}"
-    dynamic_client_registration:
-      enabled: true
-      open: true
 """
 
 RETURN = r"""
 domain:
   description:
     - The domain as AM returns it (what the credentials may read), with its settings, secrets masked.
-    - The O(mcpgate.gravitee.am_mcp_server#module:known_domain) of the AM tasks that follow.
   returned: always
   type: dict
   contains:
@@ -120,34 +96,20 @@ mcp_servers:
   description:
     - The MCP servers of the domain (id, name, clientId, resourceIdentifiers, features).
     - With O(client_id), only what answers the question, see O(client_id).
-    - The O(mcpgate.gravitee.am_mcp_server#module:known_mcp_servers) of an M(mcpgate.gravitee.am_mcp_server) task with
-      the same client id that follows in the play.
   returned: always
   type: list
   elements: dict
-access_token:
-  description:
-    - The Bearer token the module got for O(username) and O(password) (C(POST /management/auth/token)), to pass to
-      the AM tasks that follow as their O(mcpgate.gravitee.am_mcp_server#module:token).
-    - It is a credential that grants what the user may do in AM. Register the task with C(no_log=true) and pass the
-      token on only as O(mcpgate.gravitee.am_mcp_server#module:token), which Ansible hides.
-    - AM tokens are valid for 7 days by default (AM setting C(jwt.expire-after), 604800 seconds); use it in the same
-      play only.
-  returned: when O(return_access_token=true) and the module exchanged credentials for a token
-  type: str
 """
 
-from ansible_collections.mcpgate.gravitee.plugins.module_utils.am import AmApi
+from ansible_collections.mcpgate.gravitee.plugins.module_utils.am import AmApi, find_domain, find_mcp_server_by_client_id
 from ansible_collections.mcpgate.gravitee.plugins.module_utils.client import GraviteeError
-from ansible_collections.mcpgate.gravitee.plugins.module_utils.module import GraviteeModule
+from ansible_collections.mcpgate.gravitee.plugins.module_utils.module import GraviteeModule, present
 
 
 def run(module):
     params = module.params
-    am = AmApi(module.client, params["organization"], params["environment"])
-    domain, full = am.find_domain(params["domain"])
-    if not full:  # a search result holds only the basic fields
-        domain = am.get_domain(domain["id"]) or domain
+    am = AmApi.of(module)
+    domain = find_domain(am, params["domain"])
     try:
         servers = mcp_servers(am, domain["id"], params["client_id"], params["resource_identifier"])
         supported = True
@@ -156,37 +118,25 @@ def run(module):
         if exc.status not in (404, 405):
             raise
         servers, supported = [], False
-    result = dict(domain=module.present(domain), mcp_servers_supported=supported, mcp_servers=module.present(servers))
-    # Only a token this run got for the credentials: one given as the token option is the play's already.
-    exchanged = module.client.bearer_token if params["return_access_token"] else None
-    if exchanged:
-        result["access_token"] = exchanged
-    module.exit(**result)
+    module.exit(domain=present(domain), mcp_servers_supported=supported, mcp_servers=present(servers))
 
 
 def mcp_servers(am, domain_id, client_id, identifier):
     """Every MCP server of the domain, or, with ``client_id``, the fewest that answer who holds what."""
     if not client_id:
-        return am.list_mcp_servers(domain_id)[0]
-    mine, every_server = am.find_mcp_server_by_client_id(domain_id, client_id)
+        return am.mcp_servers(domain_id)
+    mine, every_server = find_mcp_server_by_client_id(am, domain_id, client_id)
     if mine is not None and identifier is not None:
         held = [(item or "").strip().lower() for item in mine.get("resourceIdentifiers") or []]
         if identifier.strip().lower() in held:
             return [mine]
-    if every_server is not None:
-        return every_server  # AM 4.10 ignored q: this is already every MCP server of the domain
-    return am.list_mcp_servers(domain_id)[0]
+    return every_server if every_server is not None else am.mcp_servers(domain_id)
 
 
 def main():
     module = GraviteeModule(
         "am",
-        dict(
-            domain=dict(type="str", required=True),
-            client_id=dict(type="str"),
-            resource_identifier=dict(type="str"),
-            return_access_token=dict(type="bool", default=False),
-        ),
+        dict(domain=dict(type="str", required=True), client_id=dict(type="str"), resource_identifier=dict(type="str")),
     )
     module.run(run)
 

@@ -82,7 +82,8 @@ options:
       - When set, the list is complete; tools of the server that are not in it are removed. V([]) removes all tools.
         When not set, the tools are left as they are.
       - Tools are compared by O(tools[].key), then description and scopes (in any order).
-      - AM checks on update (not on create) that every scope exists in the domain; create the scopes first.
+      - Every scope must exist in the domain (AM checks it on update, and the module on create too, before any
+        write); create the scopes first.
     type: list
     elements: dict
     suboptions:
@@ -102,6 +103,17 @@ options:
         type: list
         elements: str
         default: []
+  new_client_secret:
+    description:
+      - Give an existing MCP server a new client secret, returned once as RV(client_secret), for example when the
+        secret AM generated at creation was lost before it reached APIM.
+      - On AM 4.11 and later a secret is added (C(POST .../protected-resources/{id}/secrets)); the secrets the server
+        had keep working until they are removed, so nothing that uses them breaks.
+      - AM 4.10 has no secrets endpoint; there the server is deleted and created again with the same client id,
+        identifiers and tools, so it gets a new id, and whatever used its old secret stops working.
+      - The task reports a change on every run with V(true); set it only when a new secret is needed.
+    type: bool
+    default: false
   id:
     description:
       - Id of the MCP server in AM, to find it by id instead of O(client_id) or the resource identifier.
@@ -113,36 +125,13 @@ options:
     type: str
     choices: [present, absent]
     default: present
-  known_domain:
-    description:
-      - The domain as an earlier task of the same play read it, such as the
-        RV(mcpgate.gravitee.am_info#module:domain) that M(mcpgate.gravitee.am_info) returns. The module then uses it
-        instead of looking the domain up, and sends no request for it.
-      - It must be the domain O(domain) names (O(domain) is its name, hrid or id), else the task fails before any
-        request.
-    type: dict
-  known_mcp_servers:
-    description:
-      - The MCP servers of the domain as an earlier task of the same play read them, such as the
-        RV(mcpgate.gravitee.am_info#module:mcp_servers) that M(mcpgate.gravitee.am_info) returns when called with the
-        same O(client_id). The module then finds its MCP server in this list (by O(id), else O(client_id), else the
-        first resource identifier) and sends no request to look it up.
-      - The caller vouches that the list is current (read in the same play, with nothing changed since). It may be
-        just the MCP server with this client id, as M(mcpgate.gravitee.am_info) returns it when that server already
-        holds the resource identifier.
-      - Before a create or a change of the identifiers, the module checks them and the client id against this list
-        only, without reading every MCP server of the domain. AM itself refuses an identifier or a client id that is
-        taken, and the module then names the option at fault.
-    type: list
-    elements: dict
 notes:
   - Requests, in order. An exchange of the credentials for a token (unless O(token) is set); the domain by hrid
-    (C(GET .../domains/_hrid/{hrid})), by id or by name search, as few as needed (none with O(known_domain)); the MCP
-    servers of the domain (C(GET .../protected-resources?type=MCP_SERVER), narrowed with C(q=<client_id>) on AM 4.11
-    and later; none with O(known_mcp_servers)). Without O(known_mcp_servers), the whole list is read when the server
-    must be created or its identifiers change, to check that no other MCP server holds them before writing. Then one
-    C(POST), C(PATCH) or C(DELETE), only when needed.
-  - With O(token), O(known_domain) and O(known_mcp_servers), a run that changes nothing sends no request at all.
+    (C(GET .../domains/_hrid/{hrid})), by id or by name search, as few as needed; the MCP server (by id, or
+    C(GET .../protected-resources?type=MCP_SERVER&q=<client_id>) on AM 4.11 and later). The whole list of MCP servers
+    is read when the server must be created or its identifiers change, to check that no other MCP server holds them,
+    and the domain's scopes when tools change, to check that they exist, before writing. Then one C(POST), C(PATCH)
+    or C(DELETE), only when needed.
   - The AM gateway picks up changes asynchronously; a token request right after a change may not see it yet.
 seealso:
   - module: mcpgate.gravitee.am_domain_settings
@@ -164,7 +153,7 @@ EXAMPLES = r"""
   when: mcp_server.client_secret is defined
   no_log: true
 
-- name: Declare the tools and the scopes each needs
+- name: Declare the tools and the scopes each needs (the scopes exist in the domain)
   mcpgate.gravitee.am_mcp_server:
     domain: mcp
     name: Weather MCP
@@ -173,30 +162,7 @@ EXAMPLES = r"""
     tools:
       - key: get_forecast
         description: Forecast for a city
-        scopes: [weather:read]
-      - key: set_alert
-        scopes: [weather:write]
-
-- name: Read the domain and the MCP server once, and get a token for the tasks that follow
-  mcpgate.gravitee.am_info:
-    domain: mcp
-    client_id: weather-mcp
-    resource_identifier: https://gw.example.com/weather-mcp
-    return_access_token: true
-  register: am
-  no_log: true  # the result holds the access token
-
-- name: Register the MCP server without looking anything up again
-  mcpgate.gravitee.am_mcp_server:
-    domain: mcp
-    token: "{{ am.access_token | default(omit) }}"
-    known_domain: "{{ am.domain }}"
-    known_mcp_servers: "{{ am.mcp_servers }}"
-    name: Weather MCP
-    resource_identifiers: https://gw.example.com/weather-mcp
-    client_id: weather-mcp
-  register: mcp_server
-  no_log: true
+        scopes: [openid]
 
 - name: Remove the MCP server
   mcpgate.gravitee.am_mcp_server:
@@ -214,20 +180,20 @@ mcp_server:
   type: dict
   contains:
     id:
-      description: Id of the MCP server. Unknown in check mode before creation.
+      description: Id of the MCP server. Not known in check mode before creation.
       type: str
+      returned: when known
     clientId:
       description: OAuth2 client id.
       type: str
+      returned: when known
     name:
       description: Name.
       type: str
     description:
       description: Description, when it has one.
       type: str
-    type:
-      description: Always C(mcp_server).
-      type: str
+      returned: when it has one
     resourceIdentifiers:
       description: Resource identifiers, lower-cased as AM stores them.
       type: list
@@ -240,13 +206,30 @@ mcp_server:
     id: 9f2c3a0e4b6d4c1e8a7b5d3c2e1f0a9b
     clientId: weather-mcp
     name: Weather MCP
-    type: mcp_server
     resourceIdentifiers: [https://gw.example.com/weather-mcp]
     features:
       - key: get_forecast
         description: Forecast for a city
-        scopes: [weather:read]
+        scopes: [openid]
         type: mcp_tool
+domain:
+  description: The AM domain of the MCP server.
+  returned: always
+  type: dict
+  contains:
+    id:
+      description: Id of the domain.
+      type: str
+    name:
+      description: Name of the domain.
+      type: str
+    hrid:
+      description: Human-readable id of the domain.
+      type: str
+    path:
+      description: Path of the domain on the AM gateway (the issuer is C(<AM gateway>/<path>/oidc)).
+      type: str
+  sample: {"id": "2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e", "name": "mcp", "hrid": "mcp", "path": "/mcp"}
 id:
   description: Id of the MCP server.
   returned: when O(state=present), except in check mode before creation
@@ -259,12 +242,14 @@ client_id:
   sample: weather-mcp
 client_secret:
   description:
-    - The client secret AM generated, returned only by the task that created the server and only when O(client_secret)
-      was not set. AM never returns it again.
+    - The client secret AM generated, returned only by the task that created the server (when O(client_secret) was not
+      set) or gave it a new one (O(new_client_secret)). AM never returns it again.
     - Register the task result with C(no_log=true).
-  returned: when AM generated it at creation
+  returned: when AM generated it in this task
   type: str
 """
+
+import time
 
 from ansible_collections.mcpgate.gravitee.plugins.module_utils.am import (
     MCP_SERVER,
@@ -273,362 +258,289 @@ from ansible_collections.mcpgate.gravitee.plugins.module_utils.am import (
     AmApi,
     basic_auth_safe,
     explain,
+    find_domain,
+    find_mcp_server_by_client_id,
     normalise_identifier,
 )
 from ansible_collections.mcpgate.gravitee.plugins.module_utils.client import GraviteeError
-from ansible_collections.mcpgate.gravitee.plugins.module_utils.module import (
-    GraviteeModule,
-    ModuleError,
-    changed_keys,
-    mask_secrets,
-)
-
-ARGUMENT_SPEC = dict(
-    domain=dict(type="str", required=True),
-    name=dict(type="str"),
-    resource_identifiers=dict(type="list", elements="str", aliases=["resource_identifier"]),
-    description=dict(type="str"),
-    client_id=dict(type="str"),
-    client_secret=dict(type="str", no_log=True),
-    tools=dict(
-        type="list",
-        elements="dict",
-        options=dict(
-            key=dict(type="str", required=True, no_log=False),
-            description=dict(type="str"),
-            scopes=dict(type="list", elements="str", default=[]),
-        ),
-    ),
-    id=dict(type="str"),
-    state=dict(type="str", choices=["present", "absent"], default="present"),
-    known_domain=dict(type="dict"),
-    known_mcp_servers=dict(type="list", elements="dict"),
-)
-
-# The fields a PATCH may carry, in the module's view and on the wire (never clientId, clientSecret, type).
-PATCHABLE = ("name", "description", "resourceIdentifiers", "features")
+from ansible_collections.mcpgate.gravitee.plugins.module_utils.managed import Description, Field, Managed, Step
+from ansible_collections.mcpgate.gravitee.plugins.module_utils.module import GraviteeModule, ModuleError
 
 
-class McpServerRequest(object):
-    """The user's MCP server, validated before any request and shaped as AM stores it."""
-
-    def __init__(self, params):
-        self.given_identifiers = params["resource_identifiers"] or []
-        self.client_id = params["client_id"] or None
-        self.secret = params["client_secret"] or None
-        self.identifiers = self._identifiers(params["resource_identifiers"])
-        self.name = params["name"]
-        self.description = params["description"]
-        self.tools = self._tools(params["tools"])
-        if params["state"] == "present":
-            self._check_name()
-
-    @staticmethod
-    def _identifiers(values):
-        if values is None:
-            return None
-        identifiers = []
-        for value in values:
-            identifier = normalise_identifier(value)
-            if identifier not in identifiers:
-                identifiers.append(identifier)
-        if not identifiers:
-            raise ModuleError("resource_identifiers: give at least one URL")
-        return identifiers
-
-    def _check_name(self):
-        if not self.name or not self.name.strip() or len(self.name.strip()) > 64:
-            raise ModuleError("name: the name of an MCP server must have 1 to 64 characters, got %r" % self.name)
-        if self.name[0].isspace():
-            raise ModuleError("name: AM refuses a name that begins with a space: %r" % self.name)
-
-    @staticmethod
-    def _tools(tools):
-        if tools is None:
-            return None
-        seen, result = set(), []
-        for index, tool in enumerate(tools):
-            key = (tool["key"] or "").strip()
-            if not 1 <= len(key) <= 64 or not TOOL_KEY_RE.match(key):
-                raise ModuleError(
-                    "tools[%d].key: %r is not a valid tool key (1 to 64 letters, digits, '_' or '-')" % (index, tool["key"])
-                )
-            if key in seen:
-                raise ModuleError("tools[%d].key: %r appears twice; tool keys must be unique" % (index, key))
-            seen.add(key)
-            scopes = []
-            for scope in tool["scopes"] or []:
-                if not (scope or "").strip():
-                    raise ModuleError("tools[%d].scopes: a scope must not be empty (tool %r)" % (index, key))
-                if scope not in scopes:
-                    scopes.append(scope)
-            result.append({"key": key, "description": (tool["description"] or "").strip(), "scopes": scopes})
-        return result
-
-    def warnings(self):
-        found = []
-        for given in self.given_identifiers:
-            identifier = (given or "").strip().lower()
-            if identifier != (given or "").strip():
-                found.append(
-                    "resource_identifiers: AM stores %r lower-cased, as %r, and compares the resource parameter of "
-                    "clients exactly: MCP clients must use the lower-case URL" % (given, identifier)
-                )
-        if self.client_id and not basic_auth_safe(self.client_id):
-            found.append(
-                "client_id: %r has characters other than letters, digits, '-' and '_'; the AM gateway URL-decodes "
-                "client credentials in HTTP Basic, so token introspection by the APIM gateway may fail" % self.client_id
-            )
-        if self.secret and not basic_auth_safe(self.secret):
-            found.append(
-                "client_secret has characters other than letters, digits, '-' and '_'; the AM gateway URL-decodes "
-                "client credentials in HTTP Basic, so token introspection by the APIM gateway may fail"
-            )
-        return found
-
-    # -- views --------------------------------------------------------------------------------------
-    def desired(self, current):
-        """What the user asked for, in the module's view of an AM MCP server (see ``view``)."""
-        desired = {"type": MCP_SERVER.lower()}
-        if self.name is not None:
-            desired["name"] = self.name.strip()
-        if self.client_id:
-            desired["clientId"] = self.client_id
-        if self.identifiers is not None:
-            desired["resourceIdentifiers"] = sorted(self.identifiers)
-        if self.description is not None:
-            description = self.description.strip()
-            # AM stores a blank description as none: asking for none when there is none is no change.
-            if description or (current or {}).get("description"):
-                desired["description"] = description
-        if self.tools is not None:
-            desired["features"] = sorted(
-                (dict(tool, scopes=sorted(tool["scopes"]), type=MCP_TOOL.lower()) for tool in self.tools),
-                key=lambda tool: tool["key"],
-            )
-        return desired
-
-    def features_body(self):
-        """The tools as AM reads them: the subtype id MCP_TOOL in upper case (4.10 refuses any other case)."""
-        features = []
-        for tool in self.tools:
-            feature = {"type": MCP_TOOL, "key": tool["key"], "scopes": list(tool["scopes"])}
-            if tool["description"]:
-                feature["description"] = tool["description"]
-            features.append(feature)
-        return features
-
-    def create_body(self):
-        body = {"name": self.name.strip(), "type": MCP_SERVER, "resourceIdentifiers": list(self.identifiers)}
-        if self.description and self.description.strip():
-            body["description"] = self.description.strip()
-        if self.client_id:
-            body["clientId"] = self.client_id
-        if self.secret:
-            body["clientSecret"] = self.secret
-        if self.tools:
-            body["features"] = self.features_body()
-        return body
-
-    def patch_body(self, changes):
-        body = {}
-        for key in PATCHABLE:
-            if key not in changes:
-                continue
-            if key == "resourceIdentifiers":
-                body[key] = list(self.identifiers)  # the user's order: the first one is the identity
-            elif key == "features":
-                body[key] = self.features_body()
-            else:
-                body[key] = changes[key]
-        return body
+def check_name(name):
+    name = name or ""
+    if not name.strip() or len(name.strip()) > 64:
+        raise ModuleError("name: the name of an MCP server must have 1 to 64 characters, got %r" % name)
+    if name[0].isspace():
+        raise ModuleError("name: AM refuses a name that begins with a space: %r" % name)
+    return name.strip()
 
 
-def view(server):
-    """An AM MCP server with what AM may order or case freely made canonical, for comparison and display.
-
-    Identifiers trimmed, lower-cased and sorted; tools sorted by key, each with a description (empty
-    when it has none), sorted scopes and its type in lower case (AM writes enums lower case, and the
-    JSON may carry the subtype id MCP_TOOL under the same key).  Everything else is kept as AM sent it.
-    """
-    if server is None:
-        return None
-    result = dict(server)
-    result["resourceIdentifiers"] = sorted((i or "").strip().lower() for i in server.get("resourceIdentifiers") or [])
-    tools = []
-    for feature in server.get("features") or []:
-        tool = dict(feature)
-        tool["type"] = (feature.get("type") or MCP_TOOL).lower()
-        tool["description"] = (feature.get("description") or "").strip()
-        tool["scopes"] = sorted(feature.get("scopes") or [])
-        tools.append(tool)
-    result["features"] = sorted(tools, key=lambda tool: tool.get("key") or "")
-    if result.get("type"):
-        result["type"] = str(result["type"]).lower()
-    result.pop("clientSecret", None)
+def identifiers(values):
+    """Resource identifiers as AM stores them (trimmed, lower-cased), without repeats."""
+    result = []
+    for value in values:
+        identifier = normalise_identifier(value)
+        if identifier not in result:
+            result.append(identifier)
+    if not result:
+        raise ModuleError("resource_identifiers: give at least one URL")
     return result
 
 
-class McpServers(object):
-    """Finding the user's MCP server in a domain and checking what a write would collide with.
+def tools(values):
+    """The tools as compared: by key, each with a description (empty when none), sorted scopes, type mcp_tool
+    (AM writes enums lower case, and may carry the subtype id MCP_TOOL under the same key)."""
+    result, seen = [], set()
+    for index, tool in enumerate(values):
+        key = (tool.get("key") or "").strip()
+        if not 1 <= len(key) <= 64 or not TOOL_KEY_RE.match(key):
+            raise ModuleError("tools[%d].key: %r is not a valid tool key (1 to 64 letters, digits, '_' or '-')" % (index, tool.get("key")))
+        if key in seen:
+            raise ModuleError("tools[%d].key: %r appears twice; tool keys must be unique" % (index, key))
+        seen.add(key)
+        scopes = tool.get("scopes") or []
+        if any(not (scope or "").strip() for scope in scopes):
+            raise ModuleError("tools[%d].scopes: a scope must not be empty (tool %r)" % (index, key))
+        result.append({"key": key, "description": (tool.get("description") or "").strip(), "scopes": sorted(set(scopes)),
+                       "type": MCP_TOOL.lower()})
+    return sorted(result, key=lambda tool: tool["key"])
 
-    ``known``: the MCP servers of the domain as an earlier task read them (option known_mcp_servers);
-    the server is then looked for in that list alone, and the checks before a write use it too.
-    """
 
-    def __init__(self, api, domain, wanted, server_id, known=None):
-        self.api, self.domain, self.wanted, self.server_id = api, domain, wanted, server_id
-        self.known = known
-        self._all = known
+def put_tools(server, values):
+    """The tools as AM reads them: the subtype id MCP_TOOL in upper case (4.10 refuses any other case)."""
+    server["features"] = [
+        dict({"type": MCP_TOOL, "key": tool["key"], "scopes": list(tool["scopes"])},
+             **({"description": tool["description"]} if tool["description"] else {}))
+        for tool in values
+    ]
+
+
+DESCRIPTION = Description(
+    Field("name", key=["name"], normalize=check_name),
+    # AM stores a blank description as none.
+    Field("description", key=["description"], normalize=lambda text: text.strip() or None),
+    Field("resource_identifiers", key=["resourceIdentifiers"], type="list", elements="str", aliases=["resource_identifier"],
+          normalize=identifiers, unordered=True),
+    Field("client_id", key=["clientId"], create_only=True),
+    Field("client_secret", key=["clientSecret"], create_only=True, secret=True),
+    Field("tools", get=lambda server: server.get("features") or [], put=put_tools, normalize=tools, type="list",
+          elements="dict", options=dict(
+              key=dict(type="str", required=True, no_log=False),
+              description=dict(type="str"),
+              scopes=dict(type="list", elements="str", default=[]),
+          )),
+)
+
+
+class McpServer(Managed):
+    description = DESCRIPTION
+
+    def __init__(self, module):
+        super(McpServer, self).__init__(module)
+        self.am = AmApi.of(module)
+        self.domain = None
+        self.every_server = None
+        self.generated_secret = None
+        # The first identifier as the user gave it identifies the server when no client id is given.
+        self.identity = identifiers(self.params["resource_identifiers"])[0] if self.params["resource_identifiers"] else None
+        for warning in self.warnings():
+            module.warn(warning)
+
+    def warnings(self):
+        found = []
+        for given in self.params["resource_identifiers"] or []:
+            if (given or "").strip().lower() != (given or "").strip():
+                found.append(
+                    "resource_identifiers: AM stores %r lower-cased, as %r, and compares the resource parameter of "
+                    "clients exactly: MCP clients must use the lower-case URL" % (given, given.strip().lower())
+                )
+        for option in ("client_id", "client_secret"):
+            value = self.params[option]
+            if value and not basic_auth_safe(value):
+                found.append(
+                    "%s%s has characters other than letters, digits, '-' and '_'; the AM gateway URL-decodes client "
+                    "credentials in HTTP Basic, so token introspection by the APIM gateway may fail"
+                    % (option, " %r" % value if option == "client_id" else "")
+                )
+        return found
 
     def find(self):
-        """The MCP server by id, else by client id, else by its first identifier; in ``known`` when given."""
-        wanted = self.wanted
-        if self.server_id:
-            current = self.by_id()
-            if current and wanted.client_id and current.get("clientId") != wanted.client_id:
-                raise self._immutable(current)
-        elif wanted.client_id:
-            current = self.by_client_id(wanted.client_id)
-        else:
-            identity = wanted.identifiers[0]
-            current = next((s for s in self.all() if identity in view(s)["resourceIdentifiers"]), None)
-        if current is not None and self.known is not None and not current.get("id"):
-            raise ModuleError(
-                "known_mcp_servers: the MCP server %r (client id %r) has no id; pass the MCP servers as AM returns "
-                "them (the mcp_servers value of am_info)" % (current.get("name"), current.get("clientId"))
-            )
-        return current
+        self.domain = find_domain(self.am, self.params["domain"])
+        client_id = self.wanted.get("client_id")
+        if self.params["id"]:
+            server = self.am.mcp_server(self.domain["id"], self.params["id"])
+            if server is None and self.state == "present":
+                raise ModuleError("id: no MCP server with id %r in domain %r; remove id to create one"
+                                  % (self.params["id"], self.domain.get("name")))
+            if server is not None and client_id and server.get("clientId") != client_id:
+                raise self.immutable(server)
+            return server
+        if client_id:
+            server, self.every_server = find_mcp_server_by_client_id(self.am, self.domain["id"], client_id)
+            return server
+        return next((s for s in self.all_servers() if self.identity in DESCRIPTION.by_option["resource_identifiers"].get(s)), None)
 
-    def by_id(self):
-        if self.known is not None:
-            return next((s for s in self.known if s.get("id") == self.server_id), None)
-        return self.api.get_mcp_server(self.domain["id"], self.server_id)
+    def all_servers(self):
+        if self.every_server is None:
+            self.every_server = self.am.mcp_servers(self.domain["id"])
+        return self.every_server
 
-    def by_client_id(self, client_id):
-        if self.known is not None:
-            return next((s for s in self.known if s.get("clientId") == client_id), None)
-        # A list that q did not narrow (AM 4.10) is every MCP server: kept for the checks before a write.
-        server, every_server = self.api.find_mcp_server_by_client_id(self.domain["id"], client_id)
-        if every_server is not None:
-            self._all = every_server
-        return server
+    def steps(self, current):
+        if self.state == "present":
+            options = self.description.differences(self.wanted, current) if current is not None else None
+            if current is None or "resource_identifiers" in options:
+                self.check_free(current)
+            if self.wanted.get("tools") and (current is None or "tools" in options):
+                self.check_scopes()
+        steps = self.converge(current, self.create, self.update, self.delete)
+        if self.state == "present" and current is not None and self.params["new_client_secret"]:
+            steps.append(self.new_secret(current))
+        return steps
 
-    def all(self):
-        if self._all is None:
-            self._all = self.api.list_mcp_servers(self.domain["id"])[0]
-        return self._all
-
+    # -- checks before any write ------------------------------------------------------------------
     def check_free(self, current):
         """Before a create, or an update of the identifiers: nobody else holds them (or the client id)."""
-        wanted = self.wanted
-        own_id = (current or {}).get("id")
-        for other in self.all():
-            if other.get("id") == own_id:
+        client_id = self.wanted.get("client_id")
+        for other in self.all_servers():
+            if other.get("id") == (current or {}).get("id"):
                 continue
-            held = [i for i in wanted.identifiers if i in view(other)["resourceIdentifiers"]]
-            if current is None and wanted.client_id and wanted.identifiers[0] in held:
-                raise self._immutable(other)
+            held = [i for i in self.wanted["resource_identifiers"] if i in DESCRIPTION.by_option["resource_identifiers"].get(other)]
+            if current is None and client_id and self.identity in held:
+                raise self.immutable(other)
             if held:
                 raise ModuleError(
-                    "resource_identifiers: %s already belong%s to the MCP server %r (client id %r) in domain %r; "
-                    "an identifier can belong to one MCP server only: remove it there first, or manage that server"
-                    % (
-                        ", ".join(held),
-                        "s" if len(held) == 1 else "",
-                        other.get("name"),
-                        other.get("clientId"),
-                        self.domain.get("name"),
-                    )
+                    "resource_identifiers: %s already belong%s to the MCP server %r (client id %r) in domain %r; an "
+                    "identifier can belong to one MCP server only: remove it there first, or manage that server"
+                    % (", ".join(held), "s" if len(held) == 1 else "", other.get("name"), other.get("clientId"),
+                       self.domain.get("name"))
                 )
-            if current is None and wanted.client_id and other.get("clientId") == wanted.client_id:
+            if current is None and client_id and other.get("clientId") == client_id:
+                raise ModuleError("client_id: %r is already the client id of the MCP server %r in domain %r; choose "
+                                  "another client_id" % (client_id, other.get("name"), self.domain.get("name")))
+
+    def check_scopes(self):
+        """AM refuses unknown scopes on update (and stores them on create, where no token could ever get them)."""
+        known = set(scope.get("key") for scope in self.am.scopes(self.domain["id"]))
+        for index, tool in enumerate(self.params["tools"]):
+            unknown = [scope for scope in tool["scopes"] or [] if scope not in known]
+            if unknown:
                 raise ModuleError(
-                    "client_id: %r is already the client id of the MCP server %r in domain %r; choose another client_id"
-                    % (wanted.client_id, other.get("name"), self.domain.get("name"))
+                    "tools[%d].scopes: %s %s not a scope of domain %r; create %s in the domain first (AM: Settings > "
+                    "Scopes)" % (index, ", ".join(unknown), "is" if len(unknown) == 1 else "are", self.domain.get("name"),
+                                 "it" if len(unknown) == 1 else "them")
                 )
 
-    def _immutable(self, server):
+    def immutable(self, server):
         return ModuleError(
-            "client_id: the MCP server %r (resource identifiers %s) has client id %r, not %r, and AM can't change "
-            "the client id of an MCP server: set client_id to %r, or delete the server (state: absent) and create "
-            "it again with the new client id"
-            % (
-                server.get("name"),
-                ", ".join(server.get("resourceIdentifiers") or []),
-                server.get("clientId"),
-                self.wanted.client_id,
-                server.get("clientId"),
-            )
+            "client_id: the MCP server %r (resource identifiers %s) has client id %r, not %r, and AM can't change the "
+            "client id of an MCP server: set client_id to %r, or delete the server (state: absent) and create it again "
+            "with the new client id" % (server.get("name"), ", ".join(server.get("resourceIdentifiers") or []),
+                                        server.get("clientId"), self.wanted.get("client_id"), server.get("clientId"))
         )
 
+    # -- steps ------------------------------------------------------------------------------------
+    def create(self, wanted):
+        body = self.description.apply({"type": MCP_SERVER}, wanted)
 
-def run_module(module):
-    params = module.params
-    state = params["state"]
-    wanted = McpServerRequest(params)
-    for warning in wanted.warnings():
-        module.warn(warning)
+        def run(_nothing):
+            try:
+                answer = self.am.create_mcp_server(self.domain["id"], body) or {}
+            except GraviteeError as exc:
+                raise explain(exc)
+            if "client_secret" not in wanted:
+                self.generated_secret = answer.get("clientSecret")
+            # The 201 holds only id, name, clientId and the secret; the rest is what was sent, as AM stores it.
+            return dict(body, id=answer.get("id"), clientId=answer.get("clientId") or wanted.get("client_id"))
 
-    api = AmApi(module.client, params["organization"], params["environment"])
-    domain = api.find_domain(params["domain"], known=params["known_domain"])[0]
-    domain_id = domain["id"]
-    known_servers = params["known_mcp_servers"]
-    servers = McpServers(api, domain, wanted, params["id"], known=known_servers)
-    found = servers.find()
-    current = view(found)
+        return Step("create", lambda _nothing: body, run)
 
-    if state == "present":
-        if current is None and params["id"]:
-            raise ModuleError(
-                "id: no MCP server with id %r in domain %r; remove id to create one" % (params["id"], domain.get("name"))
-            )
-        desired = wanted.desired(current)
-        if current is None or "resourceIdentifiers" in changed_keys(desired, current):
-            servers.check_free(current)
-    else:
-        desired = None
+    def update(self, current, options):
+        body = self.description.patch(self.wanted, options)
 
-    created = {}
+        def run(server):
+            try:
+                return self.am.patch_mcp_server(self.domain["id"], server["id"], body)
+            except GraviteeError as exc:
+                raise explain(exc)
 
-    def create(_desired):
+        return Step("update", lambda server: self.description.apply(server, self.wanted, options), run)
+
+    def new_secret(self, current):
+        """A secret added (AM 4.11+), or on AM 4.10, which has no secrets endpoint, the server created again."""
         try:
-            answer = api.create_mcp_server(domain_id, wanted.create_body()) or {}
+            self.am.mcp_server_secrets(self.domain["id"], current["id"])
         except GraviteeError as exc:
-            raise explain(exc, known_servers=known_servers is not None)
-        if not wanted.secret and answer.get("clientSecret"):
-            created["client_secret"] = answer["clientSecret"]
-        # The 201 body holds only id, name, clientId and the secret; the rest is what was sent, as AM stores it.
-        return dict(_desired, id=answer.get("id"), clientId=answer.get("clientId") or wanted.client_id)
+            if exc.status != 404:
+                raise
+            self.module.warn("AM 4.10 has no secrets endpoint: the MCP server %r is deleted and created again to get a "
+                             "new client secret (its id changes)" % current.get("clientId"))
+            recreated = self.description.apply(current, self.wanted)
 
-    def update(_current, changes):
-        try:
-            return view(api.patch_mcp_server(domain_id, _current["id"], wanted.patch_body(changes)))
-        except GraviteeError as exc:
-            raise explain(exc, known_servers=known_servers is not None)
+            def recreate(server):
+                self.am.delete_mcp_server(self.domain["id"], server["id"])
+                body = self.description.apply({"type": MCP_SERVER, "clientId": server.get("clientId")},
+                                              self.description.read(recreated))
+                answer = self.am.create_mcp_server(self.domain["id"], body) or {}
+                self.generated_secret = answer.get("clientSecret")
+                return dict(body, id=answer.get("id"))
 
-    def delete(_current):
-        api.delete_mcp_server(domain_id, _current["id"])
+            return Step("recreate", lambda server: dict(recreated, id=None), recreate)
 
-    result = module.ensure(current, desired, state, create, update, delete) or {}
-    output = dict(mcp_server=mask_secrets(result))
-    if state == "present":
+        def add(server):
+            # Named after the time, so that runs never collide on a name (AM refuses a name a secret already has).
+            name = "mcpgate %s" % time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+            self.generated_secret = self.am.create_mcp_server_secret(self.domain["id"], server["id"], name).get("secret")
+
+        return Step("add a client secret", lambda server: server, add)
+
+    def delete(self, current):
+        def run(server):
+            self.am.delete_mcp_server(self.domain["id"], server["id"])
+
+        return Step("delete", lambda _server: None, run)
+
+    def shown(self, obj):
+        """The documented keys, in the compared form, never a secret."""
+        if obj is None:
+            return None
+        values = self.description.read(obj)
+        view = dict(id=obj.get("id"), clientId=obj.get("clientId"), name=values["name"], description=values["description"],
+                    resourceIdentifiers=values["resource_identifiers"], features=values["tools"])
+        return dict((key, value) for key, value in view.items() if value is not None)
+
+
+def run(module):
+    server = McpServer(module)
+    _before, after = server.ensure()
+    output = dict(mcp_server=server.shown(after) or {},
+                  domain=dict((key, server.domain.get(key)) for key in ("id", "name", "hrid", "path")))
+    if after is not None:
         for key, name in (("id", "id"), ("clientId", "client_id")):
-            if result.get(key):
-                output[name] = result[key]
-    output.update(created)
+            if after.get(key):
+                output[name] = after[key]
+    if server.generated_secret:
+        output["client_secret"] = server.generated_secret
     module.exit(**output)
 
 
 def main():
+    spec = dict(
+        DESCRIPTION.argument_spec(),
+        domain=dict(type="str", required=True),
+        id=dict(type="str"),
+        new_client_secret=dict(type="bool", default=False, no_log=False),
+        state=dict(type="str", choices=["present", "absent"], default="present"),
+    )
     module = GraviteeModule(
         "am",
-        ARGUMENT_SPEC,
+        spec,
         required_if=[
             ("state", "present", ("name", "resource_identifiers")),
             ("state", "absent", ("client_id", "resource_identifiers", "id"), True),
         ],
     )
-    module.run(run_module)
+    module.run(run)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,6 @@ author:
   - mcpgate maintainers (@mcpgate)
 extends_documentation_fragment:
   - mcpgate.gravitee.apim
-  - mcpgate.gravitee.apim.known
   - mcpgate.gravitee.connection
   - mcpgate.gravitee.attributes
 options:
@@ -87,7 +86,8 @@ options:
         API" do; it deploys when the API is out of sync (C(deploymentState) C(NEED_REDEPLOY)) and starts it when it
         is stopped. The gateway needs a published plan for that; without one the task fails before any change,
         saying to publish a plan first with M(mcpgate.gravitee.apim_plan). So an API that does not exist yet is
-        not created with V(started); create it with V(present), publish a plan, then use V(started).
+        not created with V(started); create it with V(present), publish a plan, then use V(started). In check mode,
+        an API that an earlier task would create is predicted started.
       - V(stopped) creates or updates the API and stops it if it runs. Pending changes are not deployed.
       - V(absent) stops the API if it runs and deletes it, closing its plans (and their subscriptions) first.
     type: str
@@ -96,15 +96,18 @@ options:
   force_deploy:
     description:
       - With O(state=started), deploy even when the server reports the API in sync.
-      - For a change the server may not count as one that needs a deployment, such as deleting a plan the gateway
-        still runs (M(mcpgate.gravitee.apim_plan) returns RV(mcpgate.gravitee.apim_plan#module:needs_redeploy)).
-        Set it from that change (for example V("{{ keyless_removal is changed }}")) so that a second run deploys
+      - For a change the server does not count as one that needs a deployment, such as deleting a plan the gateway
+        still runs. Set it from what the change returned (for example
+        V("{{ keyless_removal.needs_redeploy }}") from M(mcpgate.gravitee.apim_plan)), so that a second run deploys
         nothing.
     type: bool
     default: false
 notes:
   - APIM stores a context path with a trailing slash; C(/weather-mcp) and C(/weather-mcp/) are the same path here.
   - Labels can not be given when an API is created; when O(labels) is set they are added by an update right after.
+  - Before creating the API, the module asks the server whether the C(mcp-proxy) entrypoint is installed and allowed
+    by the licence. A context path the server refuses (taken, or inside another API's) fails the create or update,
+    which then writes nothing; check mode asks the server beforehand (C(POST .../apis/_verify/paths)).
 seealso:
   - module: mcpgate.gravitee.apim_plan
   - module: mcpgate.gravitee.apim_resource
@@ -141,18 +144,12 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
-plans:
-  description:
-    - An empty list when the task created the API (a new API has no plans), to pass to the next task as O(known_plans).
-  returned: when the task created the API (or would, in check mode)
-  type: list
-  elements: dict
-  sample: []
 api:
   description:
     - The API as the server now has it (in check mode, as it would have it), secrets masked.
-    - Server-owned fields such as C(createdAt), C(updatedAt), C(_links) and C(primaryOwner) are left out.
-  returned: when the API exists
+    - Server-owned fields such as C(createdAt), C(updatedAt), C(deployedAt), C(_links) and C(primaryOwner) are left
+      out.
+  returned: when the API exists (or would, in check mode)
   type: dict
   sample:
     id: 4b1d0e5c-2f3e-4c6b-9d1d-0e5c2f3e4c6b
@@ -171,248 +168,243 @@ api:
         type: mcp-proxy
         endpoints: [{name: Default MCP proxy, type: mcp-proxy, configuration: {target: "http://weather-mcp.internal:3001/mcp"}}]
 id:
-  description: Id of the API. Not known in check mode when the API would be created.
-  returned: when the API exists
+  description: Id of the API.
+  returned: when the API exists; not in check mode when the API would be created
   type: str
   sample: 4b1d0e5c-2f3e-4c6b-9d1d-0e5c2f3e4c6b
 state:
   description: Gateway state of the API (C(STARTED), C(STOPPED)...).
-  returned: when the API exists
+  returned: when the API exists (or would, in check mode)
   type: str
   sample: STARTED
 deployment_state:
   description:
-    - C(DEPLOYED) when the gateways run the latest definition, C(NEED_REDEPLOY) when a change (to the API, its
-      plans or resources) waits for a deployment.
-  returned: when the API exists and the server reports it
+    - The server's C(deploymentState) after the task (predicted in check mode) C(DEPLOYED) or C(NEED_REDEPLOY).
+    - APIM does not count every change as one to deploy (a deleted plan is not), see O(force_deploy).
+  returned: when the API exists (or would, in check mode)
   type: str
   sample: DEPLOYED
 endpoint_url:
   description:
-    - URL MCP clients use for the API, O(gateway_url) followed by the context path.
+    - URL MCP clients use for the API, O(gateway_url) followed by the context path (without its trailing slash).
     - This is the identifier to give the MCP server in Gravitee AM.
-  returned: when O(gateway_url) is set and the API exists
+  returned: when O(gateway_url) is set and the API exists (or would, in check mode)
   type: str
   sample: https://gw.example.com/weather-mcp
 """
 
-import copy
+import re
 
 from ansible_collections.mcpgate.gravitee.plugins.module_utils.apim import (
+    ACTIVE_PLAN_STATUSES,
+    MCP_PROXY_PLUGIN,
     MCP_PROXY_TYPE,
-    Apim,
+    ApimApi,
     check_context_path,
     check_url,
     context_path,
     context_paths,
-    deployment_state_after,
     describe_api,
-    known_argument_spec,
     mcp_proxy_api,
-    patch_mcp_proxy_api,
+    put_context_path,
+    put_target,
+    target,
 )
 from ansible_collections.mcpgate.gravitee.plugins.module_utils.client import GraviteeError
+from ansible_collections.mcpgate.gravitee.plugins.module_utils.managed import Description, Field, Managed, Step
 from ansible_collections.mcpgate.gravitee.plugins.module_utils.module import GraviteeModule, ModuleError
 
-CHECK_MODE_HINT = " (in check mode, what earlier tasks would create does not exist yet)"
-# The fields of the API this module manages (compared, and changed when they differ).
-MANAGED_KEYS = ("name", "description", "apiVersion", "visibility", "labels", "tags", "listeners", "endpointGroups")
+DESCRIPTION = Description(
+    Field("name"),
+    Field("context_path", get=context_path, put=put_context_path, normalize=check_context_path),
+    Field("mcp_server_url", get=target, put=put_target, normalize=lambda url: check_url(url, "mcp_server_url", query=True)),
+    # An empty description is no description: AM and APIM may return either.
+    Field("description", key=["description"], normalize=lambda text: text.strip() or None),
+    Field("api_version", key=["apiVersion"]),
+    Field("visibility", key=["visibility"], choices=["PUBLIC", "PRIVATE"]),
+    Field("labels", key=["labels"], type="list", elements="str", unordered=True),
+    Field("tags", key=["tags"], type="list", elements="str", unordered=True),
+)
+# Options whose change the gateway gets only with a deployment (@DeploymentRequired fields of ApiEntity).
+DEPLOYED_OPTIONS = ("context_path", "mcp_server_url", "tags")
 
 
-def argument_spec():
-    return dict(
-        known_argument_spec(),
-        context_path=dict(type="str"),
+class McpProxyApi(Managed):
+    description = DESCRIPTION
+
+    def __init__(self, module):
+        super(McpProxyApi, self).__init__(module)
+        self.apim = ApimApi.of(module)
+        self.etag = None
+        if self.params["gateway_url"]:
+            self.gateway_url = check_url(self.params["gateway_url"], "gateway_url")
+
+    def find(self):
+        if self.params["id"]:
+            api, self.etag = self.apim.get_api(self.params["id"])
+            if api is None and self.state != "absent":
+                raise ModuleError(
+                    "id: no API with id %s in environment %s; to create an API, give its context_path instead of an id"
+                    % (self.params["id"], self.apim.environment)
+                )
+        else:
+            path = self.wanted["context_path"]
+            api = next((a for a in self.apim.search_apis(path.rstrip("/") or "/") if path in context_paths(a)), None)
+        if api is not None and (api.get("definitionVersion") != "V4" or api.get("type") != MCP_PROXY_TYPE):
+            kind = "a %s %s API" % (api.get("definitionVersion"), api.get("type") or "")
+            if self.params["id"]:
+                raise ModuleError("API %s is %s; this module manages V4 MCP_PROXY APIs only" % (describe_api(api), kind))
+            raise ModuleError(
+                "context_path %s is already used by API %s, %s, which this module does not manage; choose another "
+                "context_path" % (self.wanted["context_path"], describe_api(api), kind)
+            )
+        return api
+
+    def steps(self, current):
+        if self.state == "absent":
+            return [Step("delete", lambda api: None, self.delete)] if current is not None else []
+        if current is None and self.state == "started":
+            return [self.start_missing()]
+        steps = self.converge(current, self.create, self.update, None)
+        after = steps[0].predict(current) if steps else current
+        if self.state == "started":
+            steps += self.deploy_and_start(current, after)
+        elif self.state == "stopped" and after.get("state") == "STARTED":
+            steps.append(Step("stop", lambda api: dict(api, state="STOPPED"), self.stop))
+        return steps
+
+    # -- create and update ------------------------------------------------------------------------
+    def create(self, wanted):
+        missing = [option for option in ("name", "context_path", "mcp_server_url") if option not in wanted]
+        if missing:
+            raise ModuleError("%s required to create the API at %s" % (
+                " and ".join(missing) + (" is" if len(missing) == 1 else " are"), wanted.get("context_path")))
+        entrypoint = self.apim.plugin("entrypoints", MCP_PROXY_PLUGIN)
+        if entrypoint is None or not entrypoint.get("deployed"):
+            raise ModuleError(
+                "APIM has no deployable mcp-proxy entrypoint: %s" % (
+                    "APIM 4.10 or later with the MCP proxy plugins is required" if entrypoint is None
+                    else "the plugin is installed but the APIM licence does not allow it")
+            )
+        body = self.description.apply(mcp_proxy_api(), wanted, [o for o in wanted if o != "labels"])
+        predicted = dict(self.description.apply(body, wanted), state="STOPPED", deploymentState="NEED_REDEPLOY",
+                         lifecycleState="CREATED", visibility=wanted.get("visibility") or "PRIVATE")
+
+        def run(_nothing):
+            created = self.path_refusal_named(lambda: self.apim.create_api(body))
+            if "labels" in wanted:  # CreateApiV4 has no labels: set them right away
+                created = self.apim.update_api(created["id"], self.description.apply(created, wanted, ["labels"]))
+            return created
+
+        # The create is its own check of the path (one the server refuses creates nothing); check mode asks first.
+        return Step("create", lambda _nothing: predicted, run, lambda _nothing: self.check_path_free(wanted["context_path"]))
+
+    def update(self, current, options):
+        redeploy = any(option in DEPLOYED_OPTIONS for option in options)
+
+        def predict(api):
+            predicted = self.description.apply(api, self.wanted, options)
+            return dict(predicted, deploymentState="NEED_REDEPLOY") if redeploy else predicted
+
+        def run(api):
+            full, etag = (api, self.etag) if self.etag else self.apim.get_api(api["id"])
+            return self.path_refusal_named(lambda: self.apim.update_api(api["id"], self.description.apply(full, self.wanted, options), etag))
+
+        verify = (lambda api: self.check_path_free(self.wanted["context_path"], api["id"])) if "context_path" in options else None
+        return Step("update", predict, run, verify)
+
+    def path_refusal_named(self, write):
+        """A write whose context path the server refuses (taken, or inside another API's) fails naming the option."""
+        try:
+            return write()
+        except GraviteeError as exc:
+            if exc.status == 400 and re.match(r"Path \[.*\] (already exists|is duplicated)", exc.message or ""):
+                raise ModuleError("context_path %s cannot be used: %s; choose another context_path"
+                                  % (self.wanted.get("context_path"), exc.message.rstrip(".")))
+            raise
+
+    def check_path_free(self, path, api_id=None):
+        answer = self.apim.verify_paths([path], api_id)
+        if answer.get("ok") is False:
+            raise ModuleError("context_path %s cannot be used: %s; choose another context_path"
+                              % (path, (answer.get("reason") or "the server refused it").rstrip(".")))
+
+    # -- lifecycle --------------------------------------------------------------------------------
+    def deploy_and_start(self, current, api):
+        """Deploy pending changes and start the API: the Console's "Deploy API" and "Start" (facts §6)."""
+        deploy = self.params["force_deploy"] or api.get("deploymentState") == "NEED_REDEPLOY"
+        start = api.get("state") != "STARTED"
+        if not (deploy or start):
+            return []
+        if current is None or not self.apim.plans(current["id"], ACTIVE_PLAN_STATUSES):
+            raise ModuleError(
+                "API %s has no published plan, and the gateway deploys an API only with one: publish a plan first "
+                "(mcpgate.gravitee.apim_plan with state: published), then run this task again" % describe_api(api)
+            )
+        steps = []
+        # The first _start of an API never deployed (no deployedAt) deploys it too; later ones start the last
+        # deployed definition, so pending changes need a deployment first.
+        if deploy and not (start and not api.get("deployedAt")):
+            steps.append(Step("deploy", lambda a: dict(a, deploymentState="DEPLOYED"), self.deploy))
+        if start:
+            steps.append(Step("start", lambda a: dict(a, state="STARTED", deploymentState="DEPLOYED"), self.start))
+        return steps
+
+    def start_missing(self):
+        """started, for an API that does not exist: predicted in check mode (an earlier task would create it)."""
+        def run(_nothing):
+            raise ModuleError(
+                "the API at %s does not exist yet, and the gateway deploys an API only with a published plan: create "
+                "it with state: present, publish a plan with mcpgate.gravitee.apim_plan, then use state: started"
+                % self.wanted.get("context_path")
+            )
+        predicted = dict(self.description.apply(mcp_proxy_api(), self.wanted), state="STARTED", deploymentState="DEPLOYED")
+        self.module.warn("in check mode, the API at %s does not exist yet: predicted as created by an earlier task "
+                         "and started" % self.wanted.get("context_path")) if self.module.check_mode else None
+        return Step("start", lambda _nothing: predicted, run)
+
+    def deploy(self, api):
+        self.apim.deploy_api(api["id"])
+
+    def start(self, api):
+        try:
+            self.apim.start_api(api["id"])
+        except GraviteeError as exc:
+            # Another run for the same API started it first: started is what was asked for.
+            if exc.status != 400 or "already started" not in (exc.message or ""):
+                raise
+
+    def stop(self, api):
+        self.apim.stop_api(api["id"])
+
+    def delete(self, api):
+        if api.get("state") == "STARTED":
+            self.apim.stop_api(api["id"])  # a started API can not be deleted (400 api.running)
+        self.apim.delete_api(api["id"])
+
+
+def run(module):
+    api = McpProxyApi(module)
+    _before, after = api.ensure()
+    result = {}
+    if after is not None:
+        result.update(api=api.shown(after), state=after.get("state"), deployment_state=after.get("deploymentState"))
+        if after.get("id"):
+            result["id"] = after["id"]
+        if module.params["gateway_url"]:
+            result["endpoint_url"] = api.gateway_url + (context_path(after) or "/").rstrip("/")
+    module.exit(**result)
+
+
+def main():
+    spec = dict(
+        DESCRIPTION.argument_spec(),
         id=dict(type="str"),
-        name=dict(type="str"),
-        mcp_server_url=dict(type="str"),
-        description=dict(type="str"),
-        api_version=dict(type="str"),
-        visibility=dict(type="str", choices=["PUBLIC", "PRIVATE"]),
-        labels=dict(type="list", elements="str"),
-        tags=dict(type="list", elements="str"),
         gateway_url=dict(type="str"),
         state=dict(type="str", default="present", choices=["present", "started", "stopped", "absent"]),
         force_deploy=dict(type="bool", default=False),
     )
-
-
-def run(module):
-    params, state = module.params, module.params["state"]
-    # An empty context_path is an error, not an absent option (it would search for every API).
-    path = check_context_path(params["context_path"]) if params["context_path"] is not None else None
-    target = check_url(params["mcp_server_url"], "mcp_server_url", query=True) if params["mcp_server_url"] else None
-    gateway_url = check_url(params["gateway_url"], "gateway_url") if params["gateway_url"] else None
-    fields = dict(
-        name=params["name"], path=path, target=target, description=params["description"],
-        api_version=params["api_version"], visibility=params["visibility"], labels=params["labels"], tags=params["tags"],
-    )
-    apim = Apim(module)
-
-    if apim.known_api is not None:
-        current = apim.handed_api(params["id"] or params["context_path"], "id" if params["id"] else "context_path")
-    elif params["id"]:
-        current = apim.get_api(params["id"], missing_ok=True)
-        if current is None and state != "absent":
-            raise ModuleError(
-                "no API with id %s in environment %s; to create an API, give its context_path instead of an id"
-                % (params["id"], apim.environment)
-            )
-    else:
-        current = apim.find_api_by_context_path(path)
-    try:
-        converge(module, apim, current, path, fields, gateway_url)
-    except CreatedMeanwhile as exc:
-        # The handed-on "absent" was stale: another run created the API at this path since. Decide again on it.
-        module.forget_changes()
-        converge(module, apim, exc.api, path, fields, gateway_url)
-
-
-class CreatedMeanwhile(Exception):
-    """The create found the path taken by an API that an earlier task of the play had not seen."""
-
-    def __init__(self, api):
-        super(CreatedMeanwhile, self).__init__("created meanwhile")
-        self.api = api
-
-
-def converge(module, apim, current, path, fields, gateway_url):
-    """Bring the API found (``current``, or None) to the state asked for, and exit."""
-    params, state = module.params, module.params["state"]
-    if current is not None and (current.get("definitionVersion") != "V4" or current.get("type") != MCP_PROXY_TYPE):
-        kind = "a %s %s API" % (current.get("definitionVersion"), current.get("type") or "")
-        if params["id"]:
-            raise ModuleError("API %s is %s; this module manages V4 MCP_PROXY APIs only" % (describe_api(current), kind))
-        raise ModuleError(
-            "context path %s is already used by API %s, %s, which this module does not manage; choose another "
-            "context_path" % (path, describe_api(current), kind)
-        )
-
-    if state == "absent":
-        module.ensure(current, None, "absent", create=None, update=None, delete=lambda api: delete(apim, api))
-        module.exit()
-        return
-
-    plan_checked = False
-    if current is None:
-        if state == "started":
-            raise ModuleError(
-                "the API at %s does not exist yet, and the gateway deploys an API only with a published plan: create "
-                "it with state: present, publish a plan with mcpgate.gravitee.apim_plan, then use state: started%s"
-                % (path, CHECK_MODE_HINT if module.check_mode else "")
-            )
-        missing = [option for option in ("name", "context_path", "mcp_server_url") if not params[option]]
-        if missing:
-            raise ModuleError("%s required to create the API at %s" % (" and ".join(missing) + (" is" if len(missing) == 1 else " are"), path))
-        if module.check_mode:
-            # The create itself is the check in a real run (a path the server refuses creates nothing); check
-            # mode asks the server beforehand, to predict truly.
-            apim.verify_path(path)
-        desired = mcp_proxy_api(**dict((k, v) for k, v in fields.items() if k != "labels"))
-        if params["labels"] is not None:
-            desired["labels"] = list(params["labels"])
-    else:
-        if path is not None and path not in context_paths(current):
-            apim.verify_path(path, api_id=current["id"])
-        wanted = patch_mcp_proxy_api(copy.deepcopy(current), **fields)
-        desired = dict((key, wanted[key]) for key in MANAGED_KEYS if key in wanted)
-        if state == "started":
-            # Before any write: will a deployment or a start be needed, and can the gateway take it?
-            predicted = deployment_state_after(current, dict(wanted, deploymentState=None))
-            if current.get("state") != "STARTED" or predicted == "NEED_REDEPLOY":
-                require_deployable(apim, current)
-                plan_checked = True
-
-    def create(body):
-        try:
-            created = apim.create_api(dict((k, v) for k, v in body.items() if k != "labels"))
-        except ModuleError:
-            # Without a lookup of its own (known_api: {}), a refused path may be an API created since at this path.
-            found = apim.find_api_by_context_path(path) if apim.known_api == {} else None
-            if found is None:
-                raise
-            raise CreatedMeanwhile(found)
-        if "labels" in body:
-            # CreateApiV4 has no labels: set them on the new API right away.
-            created, _changed = apim.update_api(
-                created["id"], lambda api: patch_mcp_proxy_api(api, labels=body["labels"]), current=created
-            )
-        return created
-
-    def update(api, changes):
-        updated, _changed = apim.update_api(api["id"], lambda full: patch_mcp_proxy_api(full, **fields))
-        return updated
-
-    api = module.ensure(current, desired, "present", create=create, update=update)
-    if module.changed:
-        if module.check_mode:
-            # The prediction is the API read, changed: its gateway state and sync state are predicted too.
-            api = dict(api, deploymentState=None, state=api.get("state") or "STOPPED")
-        api = dict(api, deploymentState=deployment_state_after(current, api))
-    if state == "started":
-        api = start(module, apim, api, plan_checked)
-    elif state == "stopped" and api.get("state") == "STARTED":
-        module.changed = True
-        if not module.check_mode:
-            apim.stop_api(api["id"])
-        api = dict(api, state="STOPPED")
-        module.record_diff(current, api)
-
-    result = dict(api=module.present(api), id=api.get("id"), state=api.get("state"))
-    if current is None:
-        result["plans"] = []  # a new API has none: the next task's known_plans
-    if api.get("deploymentState"):
-        result["deployment_state"] = api["deploymentState"]
-    if gateway_url:
-        result["endpoint_url"] = gateway_url + (path or context_path(api) or "")
-    module.exit(**result)
-
-
-def require_deployable(apim, api):
-    if not apim.has_deployable_plan(api["id"]):
-        raise ModuleError(
-            "API %s has no published plan, and the gateway deploys an API only with one: publish a plan first "
-            "(mcpgate.gravitee.apim_plan with state: published), then run this task again%s"
-            % (describe_api(api), CHECK_MODE_HINT if apim.module.check_mode else "")
-        )
-
-
-def start(module, apim, api, plan_checked):
-    """Deploy pending changes and start the API: what the Console's "Deploy API" and "Start" do (facts §6)."""
-    deploy = api.get("deploymentState") == "NEED_REDEPLOY" or module.params["force_deploy"]
-    run = api.get("state") != "STARTED"
-    if not (deploy or run):
-        return api
-    if not plan_checked:
-        require_deployable(apim, api)
-    before = copy.deepcopy(api)
-    module.changed = True
-    if not module.check_mode:
-        # The first _start of an API (never deployed: no deployedAt) also deploys it (facts section 6); later
-        # ones start the last deployed definition, so pending changes need a deployment first.
-        if deploy and not (run and not api.get("deployedAt")):
-            apim.deploy_api(api["id"])
-        if run:
-            try:
-                apim.start_api(api["id"])
-            except GraviteeError as exc:
-                # A run for the same API at the same time started it first (this task decided on a state read
-                # earlier in the play): started is what was asked for.
-                if exc.status != 400 or "already started" not in (exc.message or ""):
-                    raise
-    api = dict(api, state="STARTED", deploymentState="DEPLOYED")
-    module.record_diff(before, api)
-    return api
-
-
-def delete(apim, api):
-    if api.get("state") == "STARTED":
-        apim.stop_api(api["id"])  # a started API can not be deleted (400 api.running)
-    apim.delete_api(api["id"])
-
-
-def main():
-    module = GraviteeModule("apim", argument_spec(), required_one_of=[("context_path", "id")])
+    module = GraviteeModule("apim", spec, required_one_of=[("context_path", "id")])
     module.run(run)
 
 

@@ -16,8 +16,6 @@ description:
     Gravitee API Management (the preflight of the P(mcpgate.gravitee.secure_mcp#role) role).
   - The C(mcp-proxy) entrypoint plugin, which exists from APIM 4.10.0 on, and whether the licence allows it
     (RV(mcp_proxy_entrypoint.deployed)).
-  - Whether the server's OAuth2 policy has the C(addWwwAuthenticateHeader) setting (APIM 4.10.0 to 4.10.11),
-    read from the policy schema the server itself serves.
   - With O(api), that API and all its plans, whatever their status.
   - The credentials are checked on the way; a wrong password or token fails the task.
 author:
@@ -70,16 +68,6 @@ mcp_proxy_entrypoint:
     deployed:
       description: Whether the plugin is deployed on the installation and the licence allows its use.
       type: bool
-oauth2_policy:
-  description: What the server's OAuth2 policy accepts.
-  returned: always
-  type: dict
-  contains:
-    add_www_authenticate_header:
-      description:
-        - Whether the plan setting C(addWwwAuthenticateHeader) exists (APIM 4.10.0 to 4.10.11). Where it does not,
-          the gateway always sends the C(WWW-Authenticate) challenge.
-      type: bool
 api:
   description: The API named by O(api) as the server has it (secrets masked), or V(null).
   returned: always
@@ -91,28 +79,25 @@ plans:
   elements: dict
 """
 
-from ansible_collections.mcpgate.gravitee.plugins.module_utils.apim import Apim
-from ansible_collections.mcpgate.gravitee.plugins.module_utils.module import GraviteeModule
+from ansible_collections.mcpgate.gravitee.plugins.module_utils.apim import ApimApi, find_api
+from ansible_collections.mcpgate.gravitee.plugins.module_utils.module import GraviteeModule, present
 
 
 def run(module):
-    apim = Apim(module)
-    entrypoint = apim.entrypoint_plugin("mcp-proxy")
+    apim = ApimApi.of(module)
+    entrypoint = apim.plugin("entrypoints", "mcp-proxy")
     result = {
         "mcp_proxy_entrypoint": (
             dict((key, entrypoint.get(key)) for key in ("id", "name", "version", "deployed")) if entrypoint else None
         ),
-        "oauth2_policy": apim.oauth2_policy(),
         "api": None,
         "plans": [],
     }
     if module.params["api"]:
-        api = apim.find_api(module.params["api"])
+        api = find_api(apim, module.params["api"])
         if api is not None:
-            # A search result that carries the resources and the deployment state is the API already: no GET.
-            full = api if "resources" in api and api.get("deploymentState") else apim.get_api(api["id"])
-            result["api"] = module.present(full)
-            result["plans"] = [module.present(plan) for plan in apim.list_plans(api["id"])]
+            result["api"] = present(api)
+            result["plans"] = [present(plan) for plan in apim.plans(api["id"])]
     module.exit(**result)
 
 

@@ -30,7 +30,6 @@ author:
   - mcpgate maintainers (@mcpgate)
 extends_documentation_fragment:
   - mcpgate.gravitee.apim
-  - mcpgate.gravitee.apim.known
   - mcpgate.gravitee.connection
   - mcpgate.gravitee.attributes
 options:
@@ -100,13 +99,6 @@ options:
         the module does not send it, and warns when this option is set. The module decides from the policy schema
         the server itself serves, not from a version number.
     type: bool
-  known_oauth2_policy:
-    description:
-      - What the server's OAuth2 policy accepts, as M(mcpgate.gravitee.apim_info) returned it earlier in the play (its
-        RV(ignore:oauth2_policy) return value), so that this task does not read the policy schema again to decide
-        O(add_www_authenticate_header).
-      - Leave it out to read the schema from the server (the default).
-    type: dict
   state:
     description:
       - V(present) creates the plan (in STAGING) or updates it; its status does not change.
@@ -117,6 +109,8 @@ options:
       - V(absent) closes the plan if it is published or deprecated, then deletes it; a keyless plan, which has no
         subscriptions, is deleted without closing it first.
       - With V(closed) and V(absent), an API that does not exist has no such plan, and the task changes nothing.
+      - In check mode, a plan of an API that does not exist yet (an earlier task would create it) is predicted
+        created; the task warns.
     type: str
     choices: [present, published, deprecated, closed, absent]
     default: present
@@ -126,7 +120,8 @@ seealso:
 """
 
 EXAMPLES = r"""
-- name: A keyless plan to test the MCP proxy
+# The guide's sequence, safe to run again: the keyless test plan is published only while the API is not secured.
+- name: A keyless plan to test the MCP proxy (only before the OAuth2 plan exists)
   mcpgate.gravitee.apim_plan:
     api: /weather-mcp
     name: Keyless test
@@ -139,53 +134,28 @@ EXAMPLES = r"""
     name: OAuth2
     description: MCP clients authenticated by Gravitee AM
     security: oauth2
-    oauth_resource: am-resource
+    oauth_resource: AM authorization server
     state: published
   register: oauth2_plan
 
-- name: Close the keyless plan so that no request gets in without a token
-  mcpgate.gravitee.apim_plan:
-    api: /weather-mcp
-    name: Keyless test
-    state: closed
-
-- name: Deploy the change
-  mcpgate.gravitee.apim_api:
-    context_path: /weather-mcp
-    state: started
-  when: oauth2_plan.needs_redeploy
-
-# Many tasks on one API: read it once, then hand each task what the one before returned.
-- name: Read the API, its plans and the OAuth2 policy once
-  mcpgate.gravitee.apim_info:
-    api: /weather-mcp
-  register: info
-
-- name: The OAuth2 plan, decided on what the read found (a create still asks the server for the plans first)
-  mcpgate.gravitee.apim_plan:
-    api: /weather-mcp
-    name: OAuth2
-    security: oauth2
-    oauth_resource: am-resource
-    state: published
-    known_api: "{{ info.api }}"
-    known_plans: "{{ info.plans }}"
-    known_oauth2_policy: "{{ info.oauth2_policy }}"
-  register: oauth2_plan
-
-- name: Delete the keyless plan, on the plans the task before left
+- name: Delete the keyless plan so that no request gets in without a token
   mcpgate.gravitee.apim_plan:
     api: /weather-mcp
     name: Keyless test
     state: absent
-    known_api: "{{ info.api }}"
-    known_plans: "{{ oauth2_plan.plans }}"
+  register: keyless_removal
+
+- name: Deploy what changed (APIM does not report a deleted plan as a change to deploy)
+  mcpgate.gravitee.apim_api:
+    context_path: /weather-mcp
+    state: started
+    force_deploy: "{{ oauth2_plan.needs_redeploy or keyless_removal.needs_redeploy }}"
 """
 
 RETURN = r"""
 plan:
-  description: The plan as the server now has it (in check mode, as it would have it).
-  returned: when the plan exists
+  description: The plan as the server now has it (in check mode, as it would have it), secrets masked.
+  returned: when the plan exists (or would, in check mode)
   type: dict
   sample:
     id: 5e8b3c1a-9d2f-4e7a-8b3c-1a9d2f4e7a8b
@@ -195,279 +165,254 @@ plan:
     validation: AUTO
     security:
       type: OAUTH2
-      configuration: {oauthResource: am-resource, modeStrict: true, propagateAuthHeader: true, checkRequiredScopes: false}
+      configuration: {oauthResource: AM authorization server, modeStrict: true, propagateAuthHeader: true,
+                      checkRequiredScopes: false}
 id:
-  description: Id of the plan. Not known in check mode when the plan would be created.
-  returned: when the plan exists
+  description: Id of the plan.
+  returned: when the plan exists; not in check mode when the plan would be created
   type: str
 status:
   description: Status of the plan, C(STAGING), C(PUBLISHED), C(DEPRECATED) or C(CLOSED).
-  returned: when the plan exists
+  returned: when the plan exists (or would, in check mode)
   type: str
   sample: PUBLISHED
 needs_redeploy:
   description:
-    - Whether the gateway serves this plan as it now is only after the next deployment of the API, because this task
-      published, closed or deleted a plan that had left STAGING or changed its security settings, or because the
+    - Whether the gateway gets what this task did only at the next deployment of the API: the task published,
+      closed or deleted a plan that had left STAGING, or changed the security settings of such a plan; or the
       server already reported the API out of sync (C(NEED_REDEPLOY)). Deprecating or renaming a plan, or anything
       done to a plan in STAGING, needs no deployment.
-    - It is not the server's C(deploymentState), which does not count a deleted plan.
+    - It is not the server's C(deploymentState), which does not count a deleted plan. Pass it to the O(mcpgate.gravitee.apim_api#module:force_deploy) option
+      of M(mcpgate.gravitee.apim_api).
   returned: always
   type: bool
-plans:
-  description:
-    - Every plan of the API as this task leaves them (secrets masked), to pass to the next task as O(known_plans).
-  returned: always
-  type: list
-  elements: dict
 """
 
 from ansible_collections.mcpgate.gravitee.plugins.module_utils.apim import (
+    ACTIVE_PLAN_STATUSES,
     SECURITY_TYPES,
     WWW_AUTHENTICATE,
-    Apim,
-    check_plan_move,
-    check_single_keyless,
+    ApimApi,
     describe_api,
     describe_plan,
-    find_resource,
-    known_argument_spec,
+    find_api,
+    missing_api,
     plan_security_type,
-    select_plan,
+    require_v4,
 )
-from ansible_collections.mcpgate.gravitee.plugins.module_utils.module import GraviteeModule, ModuleError, changed_keys, merge
+from ansible_collections.mcpgate.gravitee.plugins.module_utils.managed import Description, Field, Managed, Step
+from ansible_collections.mcpgate.gravitee.plugins.module_utils.module import GraviteeModule, ModuleError
 
-# Module option -> key of the oauth2 policy configuration (policy-oauth2 schema-form.json).
-OAUTH2_OPTIONS = (
-    ("oauth_resource", "oauthResource"),
-    ("required_scopes", "requiredScopes"),
-    ("check_required_scopes", "checkRequiredScopes"),
-    ("mode_strict", "modeStrict"),
-    ("propagate_auth_header", "propagateAuthHeader"),
-    ("extract_payload", "extractPayload"),
+OAUTH2 = ("security", "configuration")
+DESCRIPTION = Description(
+    Field("name", key=["name"]),
+    Field("description", key=["description"], normalize=lambda text: text.strip() or None),
+    # The oauth2 policy's configuration (policy-oauth2 schema-form.json).
+    Field("oauth_resource", key=OAUTH2 + ("oauthResource",)),
+    Field("required_scopes", key=OAUTH2 + ("requiredScopes",), type="list", elements="str", unordered=True),
+    Field("check_required_scopes", key=OAUTH2 + ("checkRequiredScopes",), type="bool"),
+    Field("mode_strict", key=OAUTH2 + ("modeStrict",), type="bool"),
+    Field("propagate_auth_header", key=OAUTH2 + ("propagateAuthHeader",), type="bool"),
+    Field("extract_payload", key=OAUTH2 + ("extractPayload",), type="bool"),
+    Field("add_www_authenticate_header", key=OAUTH2 + (WWW_AUTHENTICATE,), type="bool"),
 )
-ACTIONS = {"published": "publish", "deprecated": "deprecate", "closed": "close"}
-ACTIONS_STATUS = {"published": "PUBLISHED", "deprecated": "DEPRECATED", "closed": "CLOSED"}
+OAUTH2_OPTIONS = tuple(field.option for field in DESCRIPTION.fields if field.key[:2] == OAUTH2)
+MOVES = {"published": ("publish", "PUBLISHED"), "deprecated": ("deprecate", "DEPRECATED"), "closed": ("close", "CLOSED")}
 
 
-def argument_spec():
-    return dict(
-        known_argument_spec(),
-        api=dict(type="str", required=True),
-        name=dict(type="str"),
-        id=dict(type="str"),
-        description=dict(type="str"),
-        security=dict(type="str", choices=sorted(SECURITY_TYPES)),
-        oauth_resource=dict(type="str"),
-        required_scopes=dict(type="list", elements="str"),
-        check_required_scopes=dict(type="bool"),
-        mode_strict=dict(type="bool"),
-        propagate_auth_header=dict(type="bool"),
-        extract_payload=dict(type="bool"),
-        add_www_authenticate_header=dict(type="bool"),
-        known_oauth2_policy=dict(type="dict"),
-        state=dict(type="str", default="present", choices=["present", "published", "deprecated", "closed", "absent"]),
-    )
+class Plan(Managed):
+    description = DESCRIPTION
 
+    def __init__(self, module):
+        super(Plan, self).__init__(module)
+        self.apim = ApimApi.of(module)
+        self.security = SECURITY_TYPES.get(self.params["security"])
+        self.api = None
+        self.plans = []
+        oauth2_set = [option for option in OAUTH2_OPTIONS if option in self.wanted]
+        if oauth2_set and self.security == "KEY_LESS":
+            raise ModuleError("%s only apply to security: oauth2" % ", ".join(oauth2_set))
 
-def run(module):
-    params, state = module.params, module.params["state"]
-    security = SECURITY_TYPES.get(params["security"])
-    oauth2_set = [option for option, _key in OAUTH2_OPTIONS + (("add_www_authenticate_header", None),) if params[option] is not None]
-    if oauth2_set and params["security"] == "keyless":
-        raise ModuleError("%s only apply to security: oauth2" % ", ".join(oauth2_set))
-    check_known_oauth2_policy(params["known_oauth2_policy"])
-
-    apim = Apim(module)
-    # Without its API a plan is absent, and closed as good as.
-    api = apim.require_api(params["api"], missing_ok=state in ("absent", "closed"))
-    if api is None:
-        return module.exit(needs_redeploy=False, plans=[])
-    plans = apim.list_plans(api["id"])
-    current = select_plan(plans, params["name"], params["id"])
-    if current is None and apim.known_plans is not None and state not in ("closed", "absent"):
-        # A plan created on a handed-on "absent" could duplicate one that another run created since (plan names
-        # are not unique): the server's list decides a create.
-        plans = apim.list_plans(api["id"], fresh=True)
-        current = select_plan(plans, params["name"], params["id"])
-    if params["id"] and current is None and state not in ("closed", "absent"):
-        raise ModuleError("API %s has no plan with id %s" % (describe_api(api), params["id"]))
-    label = params["name"] or params["id"]
-    if current is not None and security and plan_security_type(current) != security:
-        raise ModuleError(
-            "plan %r is a %s plan; the security type of a plan can not change: create a new plan with another name "
-            "(and close this one)" % (current.get("name"), plan_security_type(current))
-        )
-
-    if state == "absent":
-        module.ensure(current, None, "absent", None, None, delete=lambda plan: remove(apim, api, plan))
-        if current is not None and current.get("status") in ("PUBLISHED", "DEPRECATED") and api.get("state") == "STARTED":
-            module.warn(
-                "plan %s was deleted, but the gateway keeps serving it until the API %s is deployed again, and APIM does "
-                "not report the API out of sync for a deleted plan: deploy it (mcpgate.gravitee.apim_api with state: "
-                "started and force_deploy: true)" % (describe_plan(current), describe_api(api))
+    def find(self):
+        self.api = find_api(self.apim, self.params["api"])
+        if self.api is None:
+            if self.state in ("absent", "closed"):
+                return None  # without its API a plan is absent, and closed as good as
+            if not self.module.check_mode:
+                raise missing_api(self.apim, self.params["api"])
+            self.module.warn("in check mode, API %r does not exist yet: the plan is predicted created in the API an "
+                             "earlier task would create" % self.params["api"])
+            self.api = {}
+            return None
+        require_v4(self.api)
+        self.plans = self.apim.plans(self.api["id"])
+        if self.params["id"]:
+            plan = next((p for p in self.plans if p.get("id") == self.params["id"]), None)
+            if plan is None and self.state not in ("closed", "absent"):
+                raise ModuleError("id: API %s has no plan with id %s" % (describe_api(self.api), self.params["id"]))
+            return plan
+        matches = [p for p in self.plans if p.get("name") == self.params["name"]]
+        if len(matches) > 1:
+            raise ModuleError(
+                "name: %d plans of API %s are named %r: %s; set id to choose one, or rename or delete the others"
+                % (len(matches), describe_api(self.api), self.params["name"], ", ".join(describe_plan(p) for p in matches))
             )
-        return finish(module, apim, api, plans, current, None)
-    if state == "closed":
-        after = current
-        if current is not None and current.get("status") != "CLOSED":
-            after = move(module, apim, api, current, "closed")
-        return finish(module, apim, api, plans, current, after)
+        return matches[0] if matches else None
 
-    check_plan_move(current, state)
-    if oauth2_set and current is not None and plan_security_type(current) != "OAUTH2":
-        raise ModuleError("%s only apply to oauth2 plans; plan %r is a %s plan"
-                          % (", ".join(oauth2_set), current.get("name"), plan_security_type(current)))
-    if current is None and security is None:
-        raise ModuleError("security is required to create plan %r (keyless or oauth2)" % label)
-    desired = dict(name=params["name"], description=params["description"])
-    if (security or plan_security_type(current)) == "OAUTH2":
-        desired["security"] = {"type": "OAUTH2", "configuration": oauth2_configuration(module, apim, api, current)}
-    elif current is None:
-        desired["security"] = {"type": security}
-    desired = dict((k, v) for k, v in desired.items() if v is not None)
-    if current is not None and current.get("status") == "CLOSED" and changed_keys(desired, current):
-        raise ModuleError(
-            "plan %r is closed; a closed plan can not be changed: create a new plan with another name" % label
-        )
-    if state == "published" and plan_security_type(current or desired) == "KEY_LESS" and (current or {}).get("status") != "PUBLISHED":
-        check_single_keyless(plans, current, api)
-        secured = [p for p in plans if plan_security_type(p) != "KEY_LESS" and p.get("status") in ("PUBLISHED", "DEPRECATED")]
+    def steps(self, current):
+        if self.state == "absent":
+            return [Step("delete", lambda plan: None, self.delete)] if current is not None else []
+        if self.state == "closed":
+            return [self.move(current, "closed")] if current is not None and current.get("status") != "CLOSED" else []
+        self.check(current)
+        steps = self.converge(current, self.create, self.update, None)
+        after = steps[0].predict(current) if steps else current
+        if self.state in MOVES and after.get("status") != MOVES[self.state][1]:
+            steps.append(self.move(after, self.state))
+        return steps
+
+    # -- checks before any write ------------------------------------------------------------------
+    def check(self, current):
+        label = self.params["name"] or self.params["id"]
+        kind = plan_security_type(current) or self.security
+        if current is not None and self.security and plan_security_type(current) != self.security:
+            raise ModuleError(
+                "security: plan %r is a %s plan; the security type of a plan can not change: create a new plan with "
+                "another name (and close this one)" % (current.get("name"), plan_security_type(current))
+            )
+        if current is None and kind is None:
+            raise ModuleError("security is required to create plan %r (keyless or oauth2)" % label)
+        oauth2_set = [option for option in OAUTH2_OPTIONS if option in self.wanted]
+        if oauth2_set and kind != "OAUTH2":
+            raise ModuleError("%s only apply to oauth2 plans; plan %r is a %s plan" % (", ".join(oauth2_set), label, kind))
+        status = (current or {}).get("status")
+        if status == "CLOSED" and (self.state in MOVES or self.description.differences(self.wanted, current)):
+            raise ModuleError("plan %r is closed; a closed plan cannot be changed or reopened: create a new plan with "
+                              "another name" % label)
+        if self.state == "published" and status == "DEPRECATED":
+            raise ModuleError("plan %r is deprecated; a deprecated plan cannot be published again: create a new plan "
+                              "with another name" % label)
+        if self.state == "deprecated" and status in (None, "STAGING"):
+            raise ModuleError("plan %r is %s; only a published plan can be deprecated: publish it first (state: "
+                              "published)" % (label, "not created yet" if status is None else "in staging"))
+        if kind == "OAUTH2":
+            self.check_oauth2(current)
+        if self.state == "published" and kind == "KEY_LESS" and status != "PUBLISHED":
+            self.check_keyless(current)
+
+    def check_oauth2(self, current):
+        """Decide addWwwAuthenticateHeader from the server's own policy schema, and check the resource exists."""
+        explicit = self.wanted.get("add_www_authenticate_header")
+        if current is None or explicit is not None:
+            schema = self.apim.plugin_schema("policies", "oauth2")
+            if WWW_AUTHENTICATE in (schema.get("properties") or {}):
+                # Only policy 5.0-5.1 (APIM 4.10.0-4.10.11) has it, and MCP clients get no challenge without it.
+                self.wanted["add_www_authenticate_header"] = True if explicit is None else explicit
+            elif explicit is not None:
+                del self.wanted["add_www_authenticate_header"]
+                self.module.warn("add_www_authenticate_header is ignored: the OAuth2 policy of this APIM always sends "
+                                 "the WWW-Authenticate challenge and has no such setting")
+        name = self.wanted.get("oauth_resource")
+        if current is None and not name:
+            raise ModuleError("oauth_resource is required to create an oauth2 plan: the name of the API's OAuth2 resource")
+        if name is None or not self.api:
+            return
+        resources = self.api.get("resources")
+        if resources is None:  # a search result may not carry them
+            resources = (self.apim.get_api(self.api["id"])[0] or {}).get("resources") or []
+        resource = next((r for r in resources if r.get("name") == name), None)
+        if resource is None:
+            raise ModuleError("oauth_resource %r is not a resource of API %s: create it first with "
+                              "mcpgate.gravitee.apim_resource" % (name, describe_api(self.api)))
+        if not str(resource.get("type", "")).startswith("oauth2"):
+            raise ModuleError("oauth_resource %r of API %s is a %s resource, not an OAuth2 resource"
+                              % (name, describe_api(self.api), resource.get("type")))
+
+    def check_keyless(self, current):
+        """One KEY_LESS plan PUBLISHED or DEPRECATED per API (400 plan.keyless.exists, facts §4.2)."""
+        others = [p for p in self.plans if plan_security_type(p) == "KEY_LESS" and p.get("status") in ACTIVE_PLAN_STATUSES
+                  and p.get("id") != (current or {}).get("id")]
+        if others:
+            raise ModuleError("API %s already has a published keyless plan %s; only one keyless plan may be published "
+                              "per API: close it first (state: closed)" % (describe_api(self.api), describe_plan(others[0])))
+        secured = [p for p in self.plans if plan_security_type(p) != "KEY_LESS" and p.get("status") in ACTIVE_PLAN_STATUSES]
         if secured:
-            module.warn(
+            self.module.warn(
                 "API %s also has the published plan %s: once deployed, requests without a token are served by the "
                 "keyless plan, so MCP clients never get the 401 challenge that leads them to the authorization server"
-                % (describe_api(api), describe_plan(secured[0]))
+                % (describe_api(self.api), describe_plan(secured[0]))
             )
 
-    if current is None:
+    # -- steps ------------------------------------------------------------------------------------
+    def create(self, wanted):
+        body = self.description.apply(
+            {"definitionVersion": "V4", "mode": "STANDARD", "validation": "AUTO", "flows": [],
+             "security": {"type": self.security}}, wanted
+        )
         # CreatePlanV4: a plan is always created in STAGING (facts §4.1).
-        desired.update(definitionVersion="V4", mode="STANDARD", validation="AUTO", flows=[], status="STAGING")
-    plan = module.ensure(
-        current,
-        desired,
-        "present",
-        create=lambda body: apim.create_plan(api["id"], dict((k, v) for k, v in body.items() if k != "status")),
+        return Step("create", lambda _nothing: dict(body, status="STAGING"),
+                    lambda _nothing: self.apim.create_plan(self.api["id"], body))
+
+    def update(self, current, options):
         # PUT /plans/{id} takes the whole plan back (UpdatePlanV4 ignores read-only fields such as status).
-        update=lambda plan, changes: apim.update_plan(api["id"], plan["id"], merge(plan, changes)),
-    )
-    if state in ACTIONS and plan.get("status") != ACTIONS_STATUS[state]:
-        plan = move(module, apim, api, plan, state)
-    return finish(module, apim, api, plans, current, plan)
+        return Step("update", lambda plan: self.description.apply(plan, self.wanted, options),
+                    lambda plan: self.apim.update_plan(self.api["id"], plan["id"], self.description.apply(plan, self.wanted, options)))
+
+    def move(self, plan, state):
+        action, status = MOVES[state]
+        return Step(action, lambda p: dict(p, status=status), lambda p: self.apim.plan_action(self.api["id"], p["id"], action))
+
+    def delete(self, plan):
+        # A published or deprecated plan is closed first (which closes its subscriptions); STAGING, CLOSED and
+        # keyless plans, which have no subscriptions, are deleted as they are (facts section 4.2).
+        if plan.get("status") in ACTIVE_PLAN_STATUSES and plan_security_type(plan) != "KEY_LESS":
+            self.apim.plan_action(self.api["id"], plan["id"], "close")
+        self.apim.delete_plan(self.api["id"], plan["id"])
 
 
-def oauth2_configuration(module, apim, api, current):
-    """The oauth2 policy settings the user set, as the plan's security configuration."""
-    params = module.params
-    configuration = dict((key, params[option]) for option, key in OAUTH2_OPTIONS if params[option] is not None)
-    current_configuration = ((current or {}).get("security") or {}).get("configuration") or {}
-    scopes = configuration.get("requiredScopes")
-    if scopes is not None and sorted(set(scopes)) == sorted(set(current_configuration.get("requiredScopes") or [])):
-        configuration["requiredScopes"] = current_configuration.get("requiredScopes") or []
-    # addWwwAuthenticateHeader exists only in policy 5.0-5.1 (APIM 4.10.0-4.10.11), which needs it true for MCP
-    # clients to get the 401 challenge; later policies always send it and reject the field (facts §4.1, §8).
-    if www_authenticate_setting(module, apim):
-        explicit = params["add_www_authenticate_header"]
-        configuration[WWW_AUTHENTICATE] = True if explicit is None else explicit
-    elif params["add_www_authenticate_header"] is not None:
-        module.warn(
-            "add_www_authenticate_header is ignored: the OAuth2 policy of this APIM always sends the WWW-Authenticate "
-            "challenge and has no such setting"
-        )
-    resource_name = configuration.get("oauthResource") or current_configuration.get("oauthResource")
-    if current is None and not resource_name:
-        raise ModuleError("oauth_resource is required to create an oauth2 plan: the name of the API's OAuth2 resource")
-    check_oauth_resource(apim, api, resource_name)
-    return configuration
-
-
-def check_known_oauth2_policy(known):
-    if known is not None and not isinstance(known.get("add_www_authenticate_header"), bool):
-        raise ModuleError(
-            "known_oauth2_policy must be the oauth2_policy returned by mcpgate.gravitee.apim_info (with "
-            "add_www_authenticate_header true or false); got %r" % (known,)
-        )
-
-
-def www_authenticate_setting(module, apim):
-    """Whether the server's oauth2 policy has addWwwAuthenticateHeader: as handed on, else from its schema."""
-    policy = module.params["known_oauth2_policy"] or apim.oauth2_policy()
-    return policy["add_www_authenticate_header"]
-
-
-def check_oauth_resource(apim, api, name):
-    """The plan's resource must be an OAuth2 resource of the API, else the gateway can not check tokens."""
-    resource = find_resource(api, name)
-    if resource is None and api.get("id"):
-        # Search results may not carry resources: confirm with the API itself before failing.
-        resource = find_resource(apim.get_api(api["id"]), name)
-    if resource is None:
-        raise ModuleError(
-            "oauth_resource %r is not a resource of API %s: create it first with mcpgate.gravitee.apim_resource"
-            % (name, describe_api(api))
-        )
-    if not str(resource.get("type", "")).startswith("oauth2"):
-        raise ModuleError(
-            "oauth_resource %r of API %s is a %s resource, not an OAuth2 resource" % (name, describe_api(api), resource.get("type"))
-        )
-
-
-def move(module, apim, api, plan, state):
-    """POST _publish / _deprecate / _close; in check mode, the plan with the status it would get."""
-    module.changed = True
-    after = dict(plan, status=ACTIONS_STATUS[state])
-    if not module.check_mode:
-        after = apim.plan_action(api["id"], plan["id"], ACTIONS[state]) or after
-    module.record_diff(plan, after)
-    return after
-
-
-def remove(apim, api, plan):
-    # Close first (which closes its subscriptions): a published or deprecated plan with subscriptions can not be
-    # deleted. A plan in STAGING never had any and is deleted as it is, and so is a keyless plan, which has no
-    # subscriptions (facts section 4.2: STAGING, CLOSED and keyless plans can be deleted).
-    if plan.get("status") not in ("CLOSED", "STAGING") and plan_security_type(plan) != "KEY_LESS":
-        apim.plan_action(api["id"], plan["id"], "close")
-    apim.delete_plan(api["id"], plan["id"])
-
-
-def finish(module, apim, api, plans, before, plan):
-    if not module.changed:
-        needs_redeploy = api.get("deploymentState") == "NEED_REDEPLOY"
-    elif not module.check_mode:
-        # A plan that left STAGING, or was closed, deleted or re-secured, puts the API out of sync for sure
-        # (needRedeployAt); for anything else, what the server now says (one GET).
-        needs_redeploy = redeploy_predicted(before, plan) or (
-            apim.get_api(api["id"], refresh=True).get("deploymentState") == "NEED_REDEPLOY"
-        )
-    else:
-        needs_redeploy = api.get("deploymentState") == "NEED_REDEPLOY" or redeploy_predicted(before, plan)
-    # Every plan of the API as this task leaves them, for the next task's known_plans.
-    others = [p for p in plans if before is None or p.get("id") != before.get("id")]
-    result = dict(needs_redeploy=needs_redeploy, plans=[module.present(p) for p in others + ([plan] if plan else [])])
-    if plan is not None:
-        result.update(plan=module.present(plan), id=plan.get("id"), status=plan.get("status"))
-    module.exit(**result)
-
-
-def redeploy_predicted(before, after):
-    """Check mode: whether the change puts the API out of sync (ApiStateServiceImpl.isSynchronized).
-
-    A plan out of STAGING whose needRedeployAt is later than the last deployment does: publishing and closing set
-    it, as does a change to the security configuration; deprecating and renaming do not, nor does anything done
-    to a plan that stays in STAGING (facts section 4.2, FIDELITY.md).
-    """
+def needs_redeploy(api, before, after):
+    """Whether the gateway gets this change only at the next deployment (ApiStateServiceImpl.isSynchronized, plus the
+    deleted plan it does not count): a plan out of STAGING published, closed, deleted or re-secured."""
+    if (api or {}).get("deploymentState") == "NEED_REDEPLOY":
+        return True
+    if before is None or before == after:
+        return False
     if after is None:
-        return before is not None and before.get("status") != "STAGING"
+        return before.get("status") != "STAGING"
     if after.get("status") == "STAGING":
         return False
-    if before is None or before.get("status") != after.get("status"):
+    if before.get("status") != after.get("status"):
         return after.get("status") != "DEPRECATED"
     return before.get("security") != after.get("security")
 
 
+def run(module):
+    plan = Plan(module)
+    before, after = plan.ensure()
+    result = dict(needs_redeploy=needs_redeploy(plan.api, before, after))
+    if after is None and before is not None and before.get("status") in ACTIVE_PLAN_STATUSES \
+            and plan.api.get("state") == "STARTED":
+        module.warn(
+            "plan %s is deleted, but the gateway keeps serving it until API %s is deployed again, and APIM does not "
+            "report the API out of sync for a deleted plan: deploy it (mcpgate.gravitee.apim_api with state: started "
+            "and force_deploy: true)" % (describe_plan(before), describe_api(plan.api))
+        )
+    if after is not None:
+        result.update(plan=plan.shown(after), status=after.get("status"))
+        if after.get("id"):
+            result["id"] = after["id"]
+    module.exit(**result)
+
+
 def main():
-    module = GraviteeModule("apim", argument_spec(), required_one_of=[("name", "id")])
+    spec = dict(
+        DESCRIPTION.argument_spec(),
+        api=dict(type="str", required=True),
+        id=dict(type="str"),
+        security=dict(type="str", choices=sorted(SECURITY_TYPES)),
+        state=dict(type="str", default="present", choices=["present", "published", "deprecated", "closed", "absent"]),
+    )
+    module = GraviteeModule("apim", spec, required_one_of=[("name", "id")])
     module.run(run)
 
 

@@ -20,12 +20,11 @@ description:
   - Resources are part of the API object; the module reads the API, changes this one resource and writes the
     whole API back, so everything else (other resources, flows, settings made in the Console) is kept.
   - Only the configuration keys that are set are compared, so the defaults the server fills in are no difference.
-  - The module does not deploy the API; a change leaves it out of sync until it is deployed (RV(needs_redeploy)).
+  - The module does not deploy the API; a change reaches the gateway at the next deployment (RV(needs_redeploy)).
 author:
   - mcpgate maintainers (@mcpgate)
 extends_documentation_fragment:
   - mcpgate.gravitee.apim
-  - mcpgate.gravitee.apim.known
   - mcpgate.gravitee.connection
   - mcpgate.gravitee.attributes
 options:
@@ -96,7 +95,9 @@ options:
     description:
       - V(on_create) sends O(client_secret) when the resource is created, and afterwards only when the server
         returns a stored secret that differs from it.
-      - V(always) sends it on every run, so the task reports a change on every run; use it to rotate the secret.
+      - V(always) sends it on every run, so the task reports a change on every run.
+      - APIM returns the stored secret to users who may read the API, so with V(on_create) a changed secret is
+        sent too.
     type: str
     choices: [always, on_create]
     default: on_create
@@ -104,6 +105,8 @@ options:
     description:
       - V(present) adds the resource or updates it; V(absent) removes it. With V(absent), an API that does not
         exist has no such resource, and the task changes nothing.
+      - In check mode, a resource of an API that does not exist yet (an earlier task would create it) is predicted
+        created; the task warns.
       - A resource that a plan which is not closed refers to (O(mcpgate.gravitee.apim_plan#module:oauth_resource))
         can not be removed; the task fails before any change and names the plans.
     type: str
@@ -117,25 +120,25 @@ seealso:
 """
 
 EXAMPLES = r"""
+- name: Register the MCP server in AM (the result holds the secret AM generated, once)
+  mcpgate.gravitee.am_mcp_server:
+    domain: mcp
+    name: Weather MCP
+    resource_identifiers: https://gw.example.com/weather-mcp
+    client_id: weather-mcp
+  register: mcp_server
+  no_log: true
+
 - name: Let the API check tokens with the AM MCP server's client
   mcpgate.gravitee.apim_resource:
     api: /weather-mcp
-    name: am-resource
+    name: AM authorization server
     am_url: https://am-gateway.example.com
     security_domain: mcp
-    client_id: "{{ mcp_server.client_id }}"
-    client_secret: "{{ mcp_server_client_secret }}"
+    client_id: weather-mcp
+    # AM shows a generated secret only when it creates the server; on later runs the resource keeps the one it has.
+    client_secret: "{{ mcp_server.client_secret | default(omit) }}"
   register: am_resource
-
-- name: Rotate the client secret (reports a change on every run)
-  mcpgate.gravitee.apim_resource:
-    api: /weather-mcp
-    name: am-resource
-    am_url: https://am-gateway.example.com
-    security_domain: mcp
-    client_id: "{{ mcp_server.client_id }}"
-    client_secret: "{{ new_client_secret }}"
-    update_secret: always
 
 - name: A resource of another type, configured freely
   mcpgate.gravitee.apim_resource:
@@ -158,16 +161,16 @@ resource:
   description:
     - The resource as the server now has it (in check mode, as it would have it), with the defaults the server
       filled in. Secrets are masked.
-  returned: when the resource exists
+  returned: when the resource exists (or would, in check mode)
   type: dict
   sample:
-    name: am-resource
+    name: AM authorization server
     type: oauth2-am-resource
     enabled: true
     configuration:
       serverURL: https://am-gateway.example.com
       securityDomain: mcp
-      clientId: 7d3c0e1a-mcp-server
+      clientId: weather-mcp
       clientSecret: "********"
       version: V3_X
       userClaim: sub
@@ -175,14 +178,10 @@ api_id:
   description: Id of the API.
   returned: when the API exists
   type: str
-api:
-  description:
-    - The API as this task leaves it (secrets masked; in check mode, as it would be), to pass to the next task as
-      O(known_api).
-  returned: when the API exists
-  type: dict
 needs_redeploy:
-  description: Whether the API now waits for a deployment to serve its current definition (C(NEED_REDEPLOY)).
+  description:
+    - Whether the gateway gets the resource as it now is only at the next deployment of the API (this task
+      changed it, or the server already reported the API out of sync).
   returned: always
   type: bool
 """
@@ -190,156 +189,146 @@ needs_redeploy:
 import re
 
 from ansible_collections.mcpgate.gravitee.plugins.module_utils.apim import (
-    Apim,
+    ACTIVE_PLAN_STATUSES,
+    ApimApi,
     check_url,
     describe_api,
     describe_plan,
-    find_resource,
-    known_argument_spec,
-    put_resource,
-    remove_resource,
+    find_api,
+    is_api_id,
+    missing_api,
+    require_v4,
 )
-from ansible_collections.mcpgate.gravitee.plugins.module_utils.module import GraviteeModule, ModuleError, differs, merge
+from ansible_collections.mcpgate.gravitee.plugins.module_utils.managed import Description, Field, Managed, Step
+from ansible_collections.mcpgate.gravitee.plugins.module_utils.module import GraviteeModule, ModuleError
 
 AM_RESOURCE = "oauth2-am-resource"
-# Typed option -> key of the oauth2-am-resource configuration (resource-oauth2-am-resource schema-form.json).
-AM_OPTIONS = (
-    ("am_url", "serverURL"),
-    ("security_domain", "securityDomain"),
-    ("client_id", "clientId"),
-    ("client_secret", "clientSecret"),
-    ("version", "version"),
-    ("user_claim", "userClaim"),
+CONFIGURATION = ("configuration",)
+
+
+def am_url(url):
+    url = check_url(url, "am_url")
+    if re.search(r"/(oidc|management)$", url):
+        raise ModuleError("am_url must be the base URL of the AM gateway, such as https://am-gateway.example.com, "
+                          "without the security domain, /oidc or /management; got %s" % url)
+    return url
+
+
+DESCRIPTION = Description(
+    Field("name", key=["name"], required=True),
+    Field("type", key=["type"], default=AM_RESOURCE),
+    # The definition model's default when the server leaves it out.
+    Field("enabled", get=lambda resource: resource.get("enabled") is not False, key=["enabled"], type="bool", default=True),
+    # The oauth2-am-resource configuration (resource-oauth2-am-resource schema-form.json).
+    Field("am_url", key=CONFIGURATION + ("serverURL",), normalize=am_url),
+    Field("security_domain", key=CONFIGURATION + ("securityDomain",)),
+    Field("client_id", key=CONFIGURATION + ("clientId",)),
+    Field("client_secret", key=CONFIGURATION + ("clientSecret",), secret=True),
+    Field("version", key=CONFIGURATION + ("version",), choices=["V1_X", "V2_X", "V3_X"]),
+    Field("user_claim", key=CONFIGURATION + ("userClaim",)),
+    Field("configuration", key=CONFIGURATION, type="dict", subset=True),
 )
+AM_OPTIONS = ("am_url", "security_domain", "client_id", "client_secret", "version", "user_claim")
 AM_REQUIRED = ("am_url", "security_domain", "client_id", "client_secret")
 
 
-def argument_spec():
-    return dict(
-        known_argument_spec(),
-        api=dict(type="str", required=True),
-        name=dict(type="str", required=True),
-        type=dict(type="str", default=AM_RESOURCE),
-        enabled=dict(type="bool", default=True),
-        am_url=dict(type="str"),
-        security_domain=dict(type="str"),
-        client_id=dict(type="str"),
-        client_secret=dict(type="str", no_log=True),
-        version=dict(type="str", choices=["V1_X", "V2_X", "V3_X"]),
-        user_claim=dict(type="str"),
-        configuration=dict(type="dict"),
-        update_secret=dict(type="str", default="on_create", choices=["always", "on_create"], no_log=False),
-        state=dict(type="str", default="present", choices=["present", "absent"]),
-    )
+class ApiResource(Managed):
+    description = DESCRIPTION
 
-
-def desired_configuration(params):
-    """The configuration the user set: the typed options mapped onto the AM resource's keys, or ``configuration``."""
-    if params["configuration"] is not None:
-        return params["configuration"]
-    typed = [option for option, _key in AM_OPTIONS if params[option] is not None]
-    if params["type"] != AM_RESOURCE:
-        if typed:
+    def __init__(self, module):
+        super(ApiResource, self).__init__(module)
+        self.apim = ApimApi.of(module)
+        self.api, self.etag = None, None
+        typed = [option for option in AM_OPTIONS if option in self.wanted]
+        if self.wanted["type"] != AM_RESOURCE and typed:
             raise ModuleError("%s apply to type %s only; give the settings of a %s resource in configuration"
-                              % (", ".join(typed), AM_RESOURCE, params["type"]))
-        return {}
-    if params["am_url"] is not None:
-        url = check_url(params["am_url"], "am_url")
-        if re.search(r"/(oidc|management)$", url):
-            raise ModuleError(
-                "am_url must be the base URL of the AM gateway, such as https://am-gateway.example.com, without the "
-                "security domain, /oidc or /management; got %s" % url
-            )
-        params = dict(params, am_url=url)
-    configuration = dict((key, params[option]) for option, key in AM_OPTIONS if params[option] is not None)
-    configuration["version"] = params["version"] or "V3_X"  # the plugin's Java default is V1_X
-    return configuration
+                              % (", ".join(typed), AM_RESOURCE, self.wanted["type"]))
+        if self.wanted["type"] == AM_RESOURCE and "configuration" not in self.wanted:
+            self.wanted.setdefault("version", "V3_X")  # the plugin's Java default is V1_X
+
+    def find(self):
+        ref = self.params["api"]
+        # The API as the server has it now, with its ETag for the write: its resources hold their secrets as stored.
+        if is_api_id(ref):
+            self.api, self.etag = self.apim.get_api(ref)
+        else:
+            found = find_api(self.apim, ref)
+            self.api, self.etag = self.apim.get_api(found["id"]) if found else (None, None)
+        if self.api is None:
+            if self.state == "absent":
+                return None  # without its API, the resource is absent
+            if not self.module.check_mode:
+                raise missing_api(self.apim, self.params["api"])
+            self.module.warn("in check mode, API %r does not exist yet: the resource is predicted created in the API "
+                             "an earlier task would create" % self.params["api"])
+            return None
+        require_v4(self.api)
+        return next((r for r in self.api.get("resources") or [] if r.get("name") == self.wanted["name"]), None)
+
+    def steps(self, current):
+        if self.state == "absent" and current is not None:
+            self.check_unused()
+        if self.state == "present" and current is None and self.wanted["type"] == AM_RESOURCE and "configuration" not in self.wanted:
+            missing = [option for option in AM_REQUIRED if option not in self.wanted]
+            if missing:
+                raise ModuleError("%s required to create the %s resource %r" % (
+                    " and ".join(missing) + (" is" if len(missing) == 1 else " are"), AM_RESOURCE, self.wanted["name"]))
+        return self.converge(current, self.create, self.update, self.delete,
+                             update_secrets=self.params["update_secret"] == "always")
+
+    def create(self, wanted):
+        resource = self.description.apply({}, wanted)
+        return Step("create", lambda _nothing: resource, lambda _nothing: self.write(lambda resources: resources + [resource]))
+
+    def update(self, current, options):
+        def change(resource):
+            return self.description.apply(resource, self.wanted, options)
+
+        return Step("update", change, lambda resource: self.write(
+            lambda resources: [change(r) if r.get("name") == resource["name"] else r for r in resources]))
+
+    def delete(self, current):
+        return Step("delete", lambda _resource: None, lambda resource: self.write(
+            lambda resources: [r for r in resources if r.get("name") != resource["name"]]))
+
+    def write(self, change):
+        """Read-merge-write of the API: everything else in it is sent back as read (If-Match: its ETag)."""
+        api = dict(self.api, resources=change(list(self.api.get("resources") or [])))
+        updated = self.apim.update_api(self.api["id"], api, self.etag)
+        return next((r for r in (updated or api).get("resources") or [] if r.get("name") == self.wanted["name"]), None)
+
+    def check_unused(self):
+        """A resource that an open plan checks tokens with can't go: the plan would stop working."""
+        users = [
+            plan for plan in self.apim.plans(self.api["id"], ("STAGING",) + ACTIVE_PLAN_STATUSES)
+            if ((plan.get("security") or {}).get("configuration") or {}).get("oauthResource") == self.wanted["name"]
+        ]
+        if users:
+            raise ModuleError("resource %r of API %s is used by plan %s: close or delete the plan first "
+                              "(mcpgate.gravitee.apim_plan)" % (self.wanted["name"], describe_api(self.api),
+                                                               ", ".join(describe_plan(p) for p in users)))
 
 
 def run(module):
-    params, state = module.params, module.params["state"]
-    configuration = desired_configuration(params) if state == "present" else None
-
-    apim = Apim(module)
-    found = apim.require_api(params["api"], missing_ok=state == "absent")
-    if found is None:
-        return module.exit(needs_redeploy=False)  # without its API, the resource is absent
-    # The API as the server has it now: its resources hold their secrets as stored (APIM does not mask them), so a
-    # secret is compared with the one given.
-    api = apim.get_api(found["id"])
-    current = find_resource(api, params["name"])
-    if current is not None and current.get("enabled") is None:
-        current = dict(current, enabled=True)  # the definition model's default when the server leaves it out
-
-    if state == "present" and current is None and params["type"] == AM_RESOURCE and params["configuration"] is None:
-        missing = [option for option in AM_REQUIRED if params[option] is None]
-        if missing:
-            raise ModuleError("%s required to create the %s resource %r" % (
-                " and ".join(missing) + (" is" if len(missing) == 1 else " are"), AM_RESOURCE, params["name"]))
-    if state == "absent" and current is not None:
-        check_unused(apim, api, params["name"])
-
-    desired = None
-    if state == "present":
-        desired = dict(name=params["name"], type=params["type"], enabled=params["enabled"], configuration=configuration)
-    name, always = params["name"], params["update_secret"] == "always"
-    after = {"api": api}
-
-    def write(patch):
-        after["api"], _changed = apim.update_api(api["id"], patch)
-        return find_resource(after["api"], name)
-
-    resource = module.ensure(
-        current,
-        desired,
-        state,
-        create=lambda body: write(lambda full: put_resource(full, body)),
-        update=lambda res, changes: write(lambda full: put_resource(full, updated(find_resource(full, name) or res, changes, always))),
-        delete=lambda res: write(lambda full: remove_resource(full, name)),
-        update_secrets=always,
-    )
-    if module.changed:
-        # Any change of the API definition leaves it NEED_REDEPLOY until deployed (facts section 3.4).
-        needs_redeploy = module.check_mode or after["api"].get("deploymentState", "NEED_REDEPLOY") == "NEED_REDEPLOY"
-    else:
-        needs_redeploy = api.get("deploymentState") == "NEED_REDEPLOY"
-    result = dict(api_id=api["id"], needs_redeploy=needs_redeploy, api=module.present(after["api"]))
-    if resource is not None:
-        result["resource"] = module.present(resource)
+    resource = ApiResource(module)
+    _before, after = resource.ensure()
+    api = resource.api or {}
+    result = dict(needs_redeploy=module.changed or api.get("deploymentState") == "NEED_REDEPLOY")
+    if api.get("id"):
+        result["api_id"] = api["id"]
+    if after is not None:
+        result["resource"] = resource.shown(after)
     module.exit(**result)
 
 
-def updated(resource, changes, update_secrets):
-    """``resource`` with ``changes``; in its configuration only the keys that differ, so that a secret the server
-    does not show is sent again only when update_secret is always (awx.awx's update_secrets)."""
-    if isinstance(changes.get("configuration"), dict):
-        current = resource.get("configuration") or {}
-        changes = dict(changes, configuration=dict(
-            (key, value) for key, value in changes["configuration"].items()
-            if differs(value, current.get(key), update_secrets, key)
-        ))
-    return merge(resource, changes)
-
-
-def check_unused(apim, api, name):
-    """Refuse to remove a resource that an open plan checks tokens with: the plan would stop working."""
-    users = [
-        plan for plan in apim.list_plans(api["id"], statuses=("STAGING", "PUBLISHED", "DEPRECATED"))
-        if ((plan.get("security") or {}).get("configuration") or {}).get("oauthResource") == name
-    ]
-    if users:
-        raise ModuleError(
-            "resource %r of API %s is used by plan %s: close or delete the plan first (mcpgate.gravitee.apim_plan)"
-            % (name, describe_api(api), ", ".join(describe_plan(p) for p in users))
-        )
-
-
 def main():
-    module = GraviteeModule(
-        "apim",
-        argument_spec(),
-        mutually_exclusive=[("configuration", option) for option, _key in AM_OPTIONS],
+    spec = dict(
+        DESCRIPTION.argument_spec(),
+        api=dict(type="str", required=True),
+        update_secret=dict(type="str", default="on_create", choices=["always", "on_create"], no_log=False),
+        state=dict(type="str", default="present", choices=["present", "absent"]),
     )
+    module = GraviteeModule("apim", spec, mutually_exclusive=[("configuration", option) for option in AM_OPTIONS])
     module.run(run)
 
 
