@@ -262,9 +262,13 @@ def mcp_proxy_api():
     }
 
 
+def shown_path(path):
+    """A context path as people write it: without the trailing slash the server stores."""
+    return (path.rstrip("/") or "/") if path else path
+
+
 def describe_api(api):
-    path = context_path(api)
-    return "%r (id %s, context path %s)" % (api.get("name"), api.get("id"), (path.rstrip("/") or "/") if path else "none")
+    return "%r (id %s, context path %s)" % (api.get("name"), api.get("id"), shown_path(context_path(api)) or "none")
 
 
 def is_api_id(ref):

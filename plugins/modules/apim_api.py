@@ -208,6 +208,7 @@ from ansible_collections.mcpgate.gravitee.plugins.module_utils.apim import (
     mcp_proxy_api,
     put_context_path,
     put_target,
+    shown_path,
     target,
 )
 from ansible_collections.mcpgate.gravitee.plugins.module_utils.client import GraviteeError
@@ -256,7 +257,7 @@ class McpProxyApi(Managed):
                 raise ModuleError("API %s is %s; this module manages V4 MCP_PROXY APIs only" % (describe_api(api), kind))
             raise ModuleError(
                 "context_path %s is already used by API %s, %s, which this module does not manage; choose another "
-                "context_path" % (self.wanted["context_path"], describe_api(api), kind)
+                "context_path" % (shown_path(self.wanted["context_path"]), describe_api(api), kind)
             )
         return api
 
@@ -278,7 +279,7 @@ class McpProxyApi(Managed):
         missing = [option for option in ("name", "context_path", "mcp_server_url") if option not in wanted]
         if missing:
             raise ModuleError("%s required to create the API at %s" % (
-                " and ".join(missing) + (" is" if len(missing) == 1 else " are"), wanted.get("context_path")))
+                " and ".join(missing) + (" is" if len(missing) == 1 else " are"), shown_path(wanted.get("context_path"))))
         entrypoint = self.apim.plugin("entrypoints", MCP_PROXY_PLUGIN)
         if entrypoint is None or not entrypoint.get("deployed"):
             raise ModuleError(
@@ -320,14 +321,14 @@ class McpProxyApi(Managed):
         except GraviteeError as exc:
             if exc.status == 400 and re.match(r"Path \[.*\] (already exists|is duplicated)", exc.message or ""):
                 raise ModuleError("context_path %s cannot be used: %s; choose another context_path"
-                                  % (self.wanted.get("context_path"), exc.message.rstrip(".")))
+                                  % (shown_path(self.wanted.get("context_path")), exc.message.rstrip(".")))
             raise
 
     def check_path_free(self, path, api_id=None):
         answer = self.apim.verify_paths([path], api_id)
         if answer.get("ok") is False:
             raise ModuleError("context_path %s cannot be used: %s; choose another context_path"
-                              % (path, (answer.get("reason") or "the server refused it").rstrip(".")))
+                              % (shown_path(path), (answer.get("reason") or "the server refused it").rstrip(".")))
 
     # -- lifecycle --------------------------------------------------------------------------------
     def deploy_and_start(self, current, api):
@@ -356,11 +357,11 @@ class McpProxyApi(Managed):
             raise ModuleError(
                 "the API at %s does not exist yet, and the gateway deploys an API only with a published plan: create "
                 "it with state: present, publish a plan with mcpgate.gravitee.apim_plan, then use state: started"
-                % self.wanted.get("context_path")
+                % shown_path(self.wanted.get("context_path"))
             )
         predicted = dict(self.description.apply(mcp_proxy_api(), self.wanted), state="STARTED", deploymentState="DEPLOYED")
         self.module.warn("in check mode, the API at %s does not exist yet: predicted as created by an earlier task "
-                         "and started" % self.wanted.get("context_path")) if self.module.check_mode else None
+                         "and started" % shown_path(self.wanted.get("context_path"))) if self.module.check_mode else None
         return Step("start", lambda _nothing: predicted, run)
 
     def deploy(self, api):

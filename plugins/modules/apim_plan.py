@@ -393,7 +393,7 @@ def run(module):
     if after is None and before is not None and before.get("status") in ACTIVE_PLAN_STATUSES \
             and plan.api.get("state") == "STARTED":
         module.warn(
-            "plan %s is deleted, but the gateway keeps serving it until API %s is deployed again, and APIM does not "
+            "plan %s is deleted, but the gateway keeps serving it until the API %s is deployed again, and APIM does not "
             "report the API out of sync for a deleted plan: deploy it (mcpgate.gravitee.apim_api with state: started "
             "and force_deploy: true)" % (describe_plan(before), describe_api(plan.api))
         )

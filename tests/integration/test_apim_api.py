@@ -41,14 +41,15 @@ def test_create_rerun_update_deploy_stop_and_delete(sim):
     check, create, again = created["create in check mode"], created["create"], created["create again"]
 
     assert check.changed and check.writes == []
-    # Check mode asks the server whether the path is free; a real create is its own check.
-    assert check.calls == ["POST /apis/_search", "POST /apis/_verify/paths"]
-    assert check["id"] is None and check["endpoint_url"] == GATEWAY + PATH
-    assert check["api"]["listeners"][0]["paths"] == [{"path": PATH}]
+    # Before a create: the mcp-proxy entrypoint; check mode asks whether the path is free, a real create is its own check.
+    assert check.calls == ["POST /apis/_search", "GET /plugins/entrypoints/mcp-proxy", "POST /apis/_verify/paths"]
+    # No id is predicted; the path is predicted as the server stores it.
+    assert "id" not in check.result.result and check["endpoint_url"] == GATEWAY + PATH
+    assert check["api"]["listeners"][0]["paths"] == [{"path": PATH + "/"}]
 
     assert create.changed
-    # Find by context path, create; labels need an update (CreateApiV4 has none).
-    assert create.calls == ["POST /apis/_search", "POST /apis", "PUT /apis/{id}"]
+    # Find by context path, check the entrypoint, create; labels need an update (CreateApiV4 has none).
+    assert create.calls == ["POST /apis/_search", "GET /plugins/entrypoints/mcp-proxy", "POST /apis", "PUT /apis/{id}"]
     server = admin.get(create["id"])
     assert (server["type"], server["name"], server["description"], server["apiVersion"]) == ("MCP_PROXY", "Weather MCP", "Forecasts", "1.0")
     assert server["listeners"][0]["paths"][0]["path"] == PATH + "/"
@@ -178,7 +179,8 @@ def test_bad_input_fails_clearly_and_writes_nothing(sim):
     inside = run["inside another API's path"]
     assert "context_path /shop/mcp cannot be used" in inside.msg and "/shop/" in inside.msg
     # The create is its own check: the server refuses it, nothing is created (check mode asks _verify/paths first).
-    assert inside.calls == ["POST /apis/_search", "POST /apis"] and inside.requests[-1]["status"] == 400
+    assert inside.calls == ["POST /apis/_search", "GET /plugins/entrypoints/mcp-proxy", "POST /apis"]
+    assert inside.requests[-1]["status"] == 400
     assert "no API with id 0b5c7a52-3f5e-4b8e-9c1d-2a7e6f4d8b90" in run["unknown id"].msg
     wrong = run["wrong password"]
     assert "HTTP 401" in wrong.msg and "Check the credentials" in wrong.msg

@@ -18,8 +18,6 @@ def test_preflight_reads_the_mcp_proxy_plugin_and_the_domain(sim):
     assert not apim.failed and not am.failed, (apim.msg, am.msg)
     assert apim.result["mcp_proxy_entrypoint"]["id"] == "mcp-proxy"
     assert apim.result["mcp_proxy_entrypoint"]["deployed"] is True
-    # addWwwAuthenticateHeader exists only in the OAuth2 policy of APIM 4.10.0-4.10.11 (policy 5.1.x).
-    assert apim.result["oauth2_policy"]["add_www_authenticate_header"] is (sim.profile == "4.10")
     assert apim.result["api"] is None and apim.result["plans"] == []
     assert am.result["domain"]["hrid"] == "mcp" and am.result["domain"]["path"] == "/mcp"
     assert am.result["mcp_servers_supported"] is True
@@ -55,23 +53,3 @@ def test_unknown_domain_and_wrong_credentials_fail_clearly(sim):
     run = run_tasks(sim, info_tasks(), extra_env={"GRAVITEE_APIM_PASSWORD": "wrong", "GRAVITEE_AM_PASSWORD": "wrong"})
     assert "HTTP 401" in run.task("apim").msg and "Check the credentials" in run.task("apim").msg
     assert "HTTP 401" in run.task("am").msg
-
-
-def test_am_info_returns_the_token_it_exchanged_only_when_asked(sim):
-    am_info = "mcpgate.gravitee.am_info"
-    run = run_tasks(
-        sim,
-        [
-            {"name": "default", am_info: {"domain": "mcp"}},
-            {"name": "asked", am_info: {"domain": "mcp", "return_access_token": True}, "register": "am"},
-            {"name": "with that token", am_info: {"domain": "mcp", "token": "{{ am.access_token }}", "return_access_token": True}},
-        ],
-    )
-    assert run.rc == 0, run.stdout
-    default, asked, given = run.results
-    assert "access_token" not in default.result
-    assert asked.result["access_token"].count(".") == 2  # the JWT AM gave for the credentials
-    # A token given is the play's already: not returned (and no_log, Ansible would mask it anyway). It works:
-    assert "access_token" not in given.result and given.result["domain"] == asked.result["domain"]
-    exchanges = [r for r in sim.requests("am") if r["path"] == "/management/auth/token"]
-    assert len(exchanges) == 2  # "default" and "asked"; the task given the token exchanged nothing

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.mcpgate.gravitee.plugins.module_utils.am import AmApi, explain, hrid_of, known_domain_for, normalise_identifier
+from ansible_collections.mcpgate.gravitee.plugins.module_utils.am import AmApi, explain, find_domain, hrid_of, normalise_identifier
 from ansible_collections.mcpgate.gravitee.plugins.module_utils.client import GraviteeError
 from ansible_collections.mcpgate.gravitee.plugins.module_utils.module import ModuleError
-from ansible_collections.mcpgate.gravitee.plugins.modules.am_domain_settings import minimal_patch
-from ansible_collections.mcpgate.gravitee.plugins.modules.am_mcp_server import view
+from ansible_collections.mcpgate.gravitee.plugins.modules.am_domain_settings import DESCRIPTION as SETTINGS
+from ansible_collections.mcpgate.gravitee.plugins.modules.am_mcp_server import DESCRIPTION as MCP_SERVER
 
 
 @pytest.mark.parametrize(
@@ -48,80 +48,94 @@ def test_identifier_that_am_refuses_is_refused_first(given):
         normalise_identifier(given)
 
 
-def test_view_makes_order_and_case_canonical_and_drops_a_secret():
+def test_an_mcp_server_compares_in_any_order_and_case():
     server = {
         "id": "1",
         "type": "mcp_server",
-        "clientSecret": "s",
         "resourceIdentifiers": ["https://b.example.com", "https://a.example.com"],
         "features": [
             {"key": "z", "type": "MCP_TOOL", "scopes": ["b", "a"], "createdAt": 1},
             {"key": "a", "type": "mcp_tool", "description": " d ", "scopes": []},
         ],
     }
-    assert view(server) == {
-        "id": "1",
-        "type": "mcp_server",
-        "resourceIdentifiers": ["https://a.example.com", "https://b.example.com"],
-        "features": [
-            {"key": "a", "type": "mcp_tool", "description": "d", "scopes": []},
-            {"key": "z", "type": "mcp_tool", "description": "", "scopes": ["a", "b"], "createdAt": 1},
-        ],
-    }
+    wanted = MCP_SERVER.wanted({
+        "name": None, "description": None, "client_id": None, "client_secret": None,
+        "resource_identifiers": ["HTTPS://A.example.com ", "https://b.example.com"],
+        "tools": [{"key": "z", "description": None, "scopes": ["a", "b"]}, {"key": "a", "description": "d", "scopes": []}],
+    })
+    assert MCP_SERVER.differences(wanted, server) == []
+    assert MCP_SERVER.read(server)["tools"] == [
+        {"key": "a", "description": "d", "scopes": [], "type": "mcp_tool"},
+        {"key": "z", "description": "", "scopes": ["a", "b"], "type": "mcp_tool"},
+    ]
+
+
+def test_tools_are_sent_as_am_reads_them():
+    wanted = MCP_SERVER.wanted({"name": None, "description": None, "client_id": None, "client_secret": None,
+                                "resource_identifiers": None, "tools": [{"key": "t", "description": "", "scopes": ["s"]}]})
+    assert MCP_SERVER.patch(wanted, ["tools"]) == {"features": [{"type": "MCP_TOOL", "key": "t", "scopes": ["s"]}]}
+
+
+@pytest.mark.parametrize("tools, error", [
+    ([{"key": "get forecast"}], "tools[0].key"),
+    ([{"key": "a"}, {"key": "a"}], "tools[1].key: 'a' appears twice"),
+    ([{"key": "a", "scopes": [" "]}], "tools[0].scopes"),
+])
+def test_bad_tools_are_refused_naming_the_item(tools, error):
+    params = {"name": None, "description": None, "client_id": None, "client_secret": None, "resource_identifiers": None,
+              "tools": tools}
+    with pytest.raises(ModuleError) as raised:
+        MCP_SERVER.wanted(params)
+    assert error in str(raised.value)
 
 
 def test_domain_patch_holds_only_the_changed_leaves():
-    current = {"oidc": {"clientRegistrationSettings": {"a": True, "b": False, "s": ["x"]}}, "loginSettings": {"r": False}}
-    desired = {"oidc": {"clientRegistrationSettings": {"a": True, "b": True, "s": ["x"]}}, "loginSettings": {"r": False}}
-    assert minimal_patch(desired, current) == {"oidc": {"clientRegistrationSettings": {"b": True}}}
-    assert minimal_patch(current, current) == {}
+    domain = {"oidc": {"clientRegistrationSettings": {"isDynamicClientRegistrationEnabled": True}}, "loginSettings": {}}
+    params = {"dynamic_client_registration": {"enabled": True, "open": True, "allow_localhost_redirect_uri": None,
+                                              "allow_http_scheme_redirect_uri": None, "default_scopes": None,
+                                              "allowed_scopes": None},
+              "user_registration": False}
+    wanted = SETTINGS.wanted(params)
+    options = SETTINGS.differences(wanted, domain)
+    assert options == ["dynamic_client_registration.open"]  # registerEnabled absent is AM's false already
+    assert SETTINGS.patch(wanted, options) == {"oidc": {"clientRegistrationSettings": {"isOpenDynamicClientRegistrationEnabled": True}}}
+
+
+def test_an_empty_allowed_scopes_list_turns_the_filter_off():
+    params = {"dynamic_client_registration": {"allowed_scopes": []}, "user_registration": None}
+    wanted = SETTINGS.wanted(params)
+    assert SETTINGS.patch(wanted, ["dynamic_client_registration.allowed_scopes"]) == {
+        "oidc": {"clientRegistrationSettings": {"allowedScopes": [], "isAllowedScopesEnabled": False}}
+    }
 
 
 DOMAIN = {"id": "2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e", "name": "My MCP Domain", "hrid": "my-mcp-domain", "oidc": {}}
 
 
-class NoRequests:
-    """A client that fails the test on any request."""
+class ByHrid:
+    """A client that knows one domain, by hrid, and records the requests."""
 
-    def __getattr__(self, name):
-        raise AssertionError("a request was sent: %s" % name)
+    def __init__(self):
+        self.asked = []
 
-
-@pytest.mark.parametrize("value", ["My MCP Domain", "my-mcp-domain", DOMAIN["id"], "  my-mcp-domain "])
-def test_known_domain_is_used_when_it_is_the_domain_named(value):
-    assert known_domain_for(value, DOMAIN) is DOMAIN
-    assert AmApi(NoRequests()).find_domain(value, known=DOMAIN) == (DOMAIN, True)
+    def get_or_none(self, path, params=None):
+        self.asked.append(path)
+        return DOMAIN if path.endswith("/_hrid/my-mcp-domain") else None
 
 
-def test_known_domain_without_settings_is_not_full():
-    basic = {key: DOMAIN[key] for key in ("id", "name", "hrid")}
-    assert AmApi(NoRequests()).find_domain("my-mcp-domain", known=basic) == (basic, False)
-
-
-@pytest.mark.parametrize(
-    "value, known, expected",
-    [
-        ("other", DOMAIN, ["known_domain is the domain named 'My MCP Domain'", "'other' that option domain names"]),
-        ("MY-MCP-DOMAIN", DOMAIN, ["known_domain", "'MY-MCP-DOMAIN'"]),  # names are compared exactly, as a lookup does
-        ("mcp", {"name": "mcp"}, ["known_domain", "with its id", "a dict without id"]),
-        ("mcp", ["mcp"], ["known_domain", "got list"]),
-        ("", DOMAIN, ["domain must be the name"]),
-    ],
-)
-def test_known_domain_of_another_domain_is_refused_naming_both_options(value, known, expected):
-    with pytest.raises(ModuleError) as raised:
-        AmApi(NoRequests()).find_domain(value, known=known)
-    for text in expected:
-        assert text in str(raised.value)
+@pytest.mark.parametrize("value", ["My MCP Domain", "my-mcp-domain", "  my-mcp-domain "])
+def test_a_domain_named_by_its_name_or_hrid_is_one_read(value):
+    client = ByHrid()
+    assert find_domain(AmApi(client), value) is DOMAIN
+    assert len(client.asked) == 1
 
 
 @pytest.mark.parametrize(
     "message, option",
-    [("Resource identifier already exists", "resource_identifiers:"), ("A client [x] already exists for domain [d]", "client_id:")],
+    [("Resource identifier already exists", "resource_identifiers:"), ("A client [x] already exists for domain [d]", "client_id:"),
+     ("One or more scopes are not valid", "tools:")],
 )
-def test_refusals_of_am_name_the_option_and_the_known_list(message, option):
-    plain = explain(GraviteeError(message, status=400, method="POST", url="/x"))
-    known = explain(GraviteeError(message, status=400, method="POST", url="/x"), known_servers=True)
-    assert plain.hint.startswith(option) and "known_mcp_servers" not in plain.hint
-    assert known.hint.startswith(plain.hint) and "known_mcp_servers" in known.hint
-    assert str(known).startswith("POST /x returned HTTP 400: " + message)
+def test_refusals_of_am_name_the_option(message, option):
+    explained = explain(GraviteeError(message, status=400, method="POST", url="/x"))
+    assert explained.hint.startswith(option)
+    assert str(explained).startswith("POST /x returned HTTP 400: " + message)

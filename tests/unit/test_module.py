@@ -1,4 +1,4 @@
-"""GraviteeModule: options and environment fallbacks, ensure() in check mode, diff masking, errors."""
+"""GraviteeModule: options and environment fallbacks, the client, errors."""
 
 from __future__ import annotations
 
@@ -8,14 +8,7 @@ import pytest
 from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.mcpgate.gravitee.plugins.module_utils.client import GraviteeError
-from ansible_collections.mcpgate.gravitee.plugins.module_utils.module import (
-    GraviteeModule,
-    ModuleError,
-    changed_keys,
-    differs,
-    merge,
-    server_root,
-)
+from ansible_collections.mcpgate.gravitee.plugins.module_utils.module import GraviteeModule, ModuleError, server_root
 
 ENV_VARS = [
     f"GRAVITEE_{product}_{name}"
@@ -40,24 +33,6 @@ def run_to_exit(args, main, capsys, product="apim"):
     with patch_module_args(args), pytest.raises(SystemExit):
         GraviteeModule(product, {"name": dict(type="str")}).run(main)
     return json.loads(capsys.readouterr().out)
-
-
-class Calls:
-    """Stand-in server callbacks for ensure(): records which were called."""
-
-    def __init__(self):
-        self.made = []
-
-    def create(self, desired):
-        self.made.append(("create", desired))
-        return dict(desired, id="new-id")
-
-    def update(self, current, changes):
-        self.made.append(("update", changes))
-        return merge(current, changes)
-
-    def delete(self, current):
-        self.made.append(("delete", current["id"]))
 
 
 # -- options ---------------------------------------------------------------------------------------
@@ -148,103 +123,6 @@ def test_validate_certs_false_warns(capsys):
     assert "validate_certs: false" in json.dumps(result["warnings"])
 
 
-# -- ensure() --------------------------------------------------------------------------------------
-def test_check_mode_create_sends_nothing_and_predicts_change():
-    module = make_module({"_ansible_check_mode": True})
-    calls = Calls()
-    result = module.ensure(None, {"name": "a"}, "present", calls.create, calls.update, calls.delete)
-    assert calls.made == []
-    assert module.changed is True
-    assert result == {"name": "a"}
-
-
-def test_check_mode_update_predicts_the_merged_object():
-    module = make_module({"_ansible_check_mode": True})
-    calls = Calls()
-    current = {"id": "1", "name": "a", "description": "old", "kept": True}
-    result = module.ensure(current, {"description": "new"}, "present", calls.create, calls.update, calls.delete)
-    assert calls.made == []
-    assert module.changed is True
-    assert result == {"id": "1", "name": "a", "description": "new", "kept": True}
-
-
-def test_check_mode_delete_sends_nothing():
-    module = make_module({"_ansible_check_mode": True})
-    calls = Calls()
-    assert module.ensure({"id": "1"}, {}, "absent", calls.create, calls.update, calls.delete) is None
-    assert calls.made == [] and module.changed is True
-
-
-def test_check_mode_reports_no_change_when_nothing_differs():
-    module = make_module({"_ansible_check_mode": True})
-    calls = Calls()
-    current = {"id": "1", "name": "a", "config": {"x": 1, "serverDefault": 2}, "updatedAt": 5}
-    module.ensure(current, {"name": "a", "config": {"x": 1}}, "present", calls.create, calls.update, calls.delete)
-    assert calls.made == [] and module.changed is False
-
-
-def test_update_sends_only_the_changed_keys():
-    module = make_module({})
-    calls = Calls()
-    current = {"id": "1", "name": "a", "description": "old"}
-    module.ensure(current, {"name": "a", "description": "new"}, "present", calls.create, calls.update, calls.delete)
-    assert calls.made == [("update", {"description": "new"})]
-
-
-def test_absent_object_stays_absent_without_a_call():
-    module = make_module({})
-    calls = Calls()
-    module.ensure(None, {}, "absent", calls.create, calls.update, calls.delete)
-    assert calls.made == [] and module.changed is False
-
-
-def test_diff_masks_secrets_before_and_after(capsys):
-    calls = Calls()
-    current = {"id": "1", "configuration": {"clientId": "c", "clientSecret": "old-very-secret"}}
-    desired = {"configuration": {"clientId": "c2", "clientSecret": "new-very-secret"}}
-
-    def main(m):
-        m.ensure(current, desired, "present", calls.create, calls.update, calls.delete)
-        m.exit()
-
-    result = run_to_exit({"_ansible_diff": True, "_ansible_check_mode": True}, main, capsys)
-    assert "very-secret" not in json.dumps(result)
-    assert result["diff"]["before"]["configuration"] == {"clientId": "c", "clientSecret": "********"}
-    assert result["diff"]["after"]["configuration"] == {"clientId": "c2", "clientSecret": "********"}
-
-
-# -- comparison ------------------------------------------------------------------------------------
-def test_server_defaults_and_owned_fields_are_no_difference():
-    current = {"name": "a", "configuration": {"userClaim": "sub", "version": "V3_X"}, "updatedAt": 1}
-    assert changed_keys({"name": "a", "configuration": {"version": "V3_X"}, "updatedAt": 2}, current) == {}
-
-
-def test_lists_must_match_item_by_item():
-    assert differs(["a", "b"], ["b", "a"])
-    assert not differs([{"k": 1}], [{"k": 1, "extra": True}])
-
-
-def test_secret_not_returned_by_the_server_is_a_wildcard():
-    assert not differs({"clientSecret": "s"}, {"clientSecret": None})
-    assert not differs({"clientSecret": "s"}, {})
-    assert not differs({"clientSecret": "s"}, {"clientSecret": "********"})
-    assert differs({"clientSecret": "s"}, {"clientSecret": "other"})
-    assert not differs({"clientSecret": "s"}, {"clientSecret": "s"})
-
-
-def test_update_secrets_always_resends_a_secret():
-    assert differs({"clientSecret": "s"}, {"clientSecret": "s"}, update_secrets=True)
-
-
-def test_merge_keeps_fields_the_user_did_not_set():
-    current = {"name": "a", "resources": [{"name": "r"}], "configuration": {"a": 1, "b": 2}}
-    assert merge(current, {"configuration": {"b": 3}}) == {
-        "name": "a",
-        "resources": [{"name": "r"}],
-        "configuration": {"a": 1, "b": 3},
-    }
-
-
 # -- errors ----------------------------------------------------------------------------------------
 def test_gravitee_error_becomes_one_sentence_without_traceback(capsys):
     def main(m):
@@ -273,3 +151,10 @@ def test_secret_options_never_appear_in_a_failure(capsys):
 
     result = run_to_exit({"url": "https://h", "password": "pw-0451-secret", "username": "u"}, main, capsys)
     assert "pw-0451-secret" not in json.dumps(result)
+
+
+def test_check_mode_client_refuses_any_write_before_sending_it():
+    module = make_module({"url": "https://apim.example.com", "token": "pat-value", "_ansible_check_mode": True})
+    with pytest.raises(GraviteeError, match="would change the server in check mode"):
+        module.client.post("/management/v2/organizations/DEFAULT/environments/DEFAULT/apis", {"name": "x"})
+    assert module.client.session is None  # refused before any connection
