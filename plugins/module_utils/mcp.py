@@ -229,15 +229,22 @@ def session_summary(probe, initialize_response, token):
 
 
 def probe_unauthenticated(probe, result):
-    """An unauthenticated initialize; on a 401, the challenge, the resource metadata and AM's discovery."""
+    """An unauthenticated initialize; on a 401, the challenge, the resource metadata and AM's discovery.
+
+    Returns the initialize answer and, when it succeeded but listing the tools failed, why.
+    """
     response = probe.initialize()
     result["status"] = response.status_code
     result["protected"] = response.status_code == 401
     if response.status_code == 200:
-        result.update(session_summary(probe, response, token=None))
-        return response
+        try:
+            result.update(session_summary(probe, response, token=None))
+        except ProbeFailure as exc:
+            # e.g. a new deployment landed between initialize and tools/list: an open endpoint that lists no tools.
+            return response, str(exc)
+        return response, None
     if not result["protected"]:
-        return response
+        return response, None
     challenge = response.headers.get("WWW-Authenticate")
     result["www_authenticate"] = challenge
     metadata_url, scope = parse_challenge(challenge)
@@ -247,7 +254,7 @@ def probe_unauthenticated(probe, result):
     found_url, metadata = probe.first_json(candidates)
     result["resource_metadata_url"] = found_url or metadata_url
     if metadata is None:
-        return response
+        return response, None
     result["resource_metadata"] = metadata
     result["authorization_servers"] = list(metadata.get("authorization_servers") or [])
     if result["authorization_servers"]:
@@ -260,7 +267,7 @@ def probe_unauthenticated(probe, result):
                 result["registration_endpoint"] = document.get("registration_endpoint")
                 result["token_endpoint"] = document.get("token_endpoint")
                 break
-    return response
+    return response, None
 
 
 def check_expectation(expect, result):
@@ -308,6 +315,7 @@ class Prober(object):
         self.deadline = None
         self.attempts = 0
         self.authenticated_status = None  # status of the last initialize sent with a token
+        self.last_result = {}  # the last unauthenticated probe's findings
 
     # -- waiting ------------------------------------------------------------------------------------
     def start(self):
@@ -330,11 +338,11 @@ class Prober(object):
             self.start()
         while True:
             self.attempts += 1
-            result = {"authorization_servers": [], "registration_endpoint": None}
-            response = probe_unauthenticated(self.probe, result)
+            result = self.last_result = {"authorization_servers": [], "registration_endpoint": None}
+            response, tools_problem = probe_unauthenticated(self.probe, result)
             if upstream_is_fatal and response.status_code in UPSTREAM_FAILURES:
                 raise upstream_failure(response, "an unauthenticated initialize")
-            problem = check_expectation(expect, result)
+            problem = check_expectation(expect, result) or (tools_problem if expect == "open" else None)
             if problem is None or not self.time_left():
                 return result, problem
             self.pause()
@@ -492,8 +500,12 @@ class Prober(object):
             return ("initialize with the given token got HTTP 401 from the gateway: the token is not accepted (expired, "
                     "issued for another resource, or %s)." % RESOURCE_CLIENT_HINT)
         if status == 503:
-            return ("The gateway answered HTTP 503 to an authenticated initialize (%s): it could not check the token with "
-                    "AM; check that the APIM AM resource's serverURL reaches the AM gateway." % gateway_said(response).rstrip("."))
+            # The plan could not be resolved: the introspection call failed (AM refused the resource's client
+            # credentials, or could not be reached).
+            return ("The gateway answered HTTP 503 to an authenticated initialize (%s): its token introspection at AM failed, "
+                    "as it does when AM refuses the APIM AM resource's client credentials or cannot be reached. Check that "
+                    "the APIM AM resource holds the client id and secret of the AM MCP server and that its serverURL reaches "
+                    "the AM gateway." % gateway_said(response).rstrip("."))
         if status == 404:
             return "The gateway answered HTTP 404 to an authenticated initialize: no API is deployed at this path."
         return "The gateway answered HTTP %s to an authenticated initialize (%s)." % (status, gateway_said(response).rstrip("."))

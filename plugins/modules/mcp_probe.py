@@ -375,6 +375,7 @@ def main():
     result = {"changed": False, "authorization_servers": [], "registration_endpoint": None, "attempts": 0}
     authenticated = {"verified": False, "method": None}
     result["authenticated"] = authenticated
+    prober = None
     try:
         method = token_method(params)
         authenticated["method"] = method
@@ -398,13 +399,21 @@ def main():
             authenticated["reason"] = str(exc)
             if result.get("protected") or method is not None:
                 module.warn("The authenticated path was not verified: %s." % str(exc).rstrip("."))
-    except ProbeFailure as exc:
-        module.fail_json(msg=sentence(str(exc)), **result)
-    except (GraviteeError, ModuleError) as exc:
-        module.fail_json(msg=sentence(str(exc)), **result)
+    except (ProbeFailure, GraviteeError, ModuleError) as exc:
+        module.fail_json(msg=sentence(str(exc)), **failed(result, prober))
     except ValueError as exc:
-        module.fail_json(msg=sentence("the MCP endpoint answered with something that is not JSON-RPC: %s" % exc), **result)
+        module.fail_json(msg=sentence("the MCP endpoint answered with something that is not JSON-RPC: %s" % exc),
+                         **failed(result, prober))
     module.exit_json(**result)
+
+
+def failed(result, prober):
+    """The result of a failed run: what the probe found before it failed."""
+    if prober is not None:
+        for key, value in prober.last_result.items():
+            result.setdefault(key, value)
+        result["attempts"] = prober.attempts
+    return result
 
 
 if __name__ == "__main__":
