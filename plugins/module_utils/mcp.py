@@ -360,11 +360,11 @@ class Prober(object):
         if not result.get("authorization_servers"):
             raise ProbeFailure(check_expectation("protected", result) or "The protected resource metadata names no authorization server.")
         if not result.get("token_endpoint"):
+            issuer = result["authorization_servers"][0]
             raise ProbeFailure(
                 "The authorization server %s named by the protected resource metadata serves no discovery document with a "
                 "token_endpoint (tried %s): MCP clients cannot get a token. Check the APIM AM resource's serverURL and "
-                "securityDomain." % (result["authorization_servers"][0],
-                                      ", ".join(authorization_server_metadata_urls(result["authorization_servers"][0])))
+                "securityDomain." % (issuer, ", ".join(authorization_server_metadata_urls(issuer)))
             )
         return resource
 

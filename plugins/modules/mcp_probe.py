@@ -25,7 +25,7 @@ description:
   - With O(register_client), the client is registered by Dynamic Client Registration for this check only and
     deleted afterwards (RFC 7592), also when the check failed.
   - When Dynamic Client Registration is disabled or not open in the AM domain, or no way to get a token is given,
-    the task does not fail: RV(authenticated.verified) is V(false) with the reason, and a warning says that the
+    the task does not fail; RV(authenticated.verified) is V(false) with the reason, and a warning says that the
     authenticated path was not verified.
   - With O(expect), the task fails with a message saying what differs. With O(wait), it probes again every second
     while the gateway does not show the expected state yet, and stops at once on an answer waiting cannot change.

@@ -15,7 +15,7 @@ import requests
 from tests.integration.ansible_run import run_tasks
 from tests.integration.recording_proxy import RecordingProxy
 from tests.integration.simulator.am_api import AmApi
-from tests.integration.simulator.apim_api import ApimApi, am_resource, keyless_plan, oauth2_plan
+from tests.integration.simulator.apim_api import ApimApi, am_resource, oauth2_plan
 from tests.simulator.harness import free_ports
 from tests.simulator.profiles import PROFILES, at_least
 
