@@ -402,7 +402,13 @@ class Prober(object):
                 "Dynamic Client Registration is not open in the AM domain: AM asks for an access token with the dcr_admin "
                 "scope (%s)" % said
             )
-        if response.status_code not in (200, 201) or not body.get("client_id") or not body.get("client_secret"):
+        if response.status_code in (200, 201) and body.get("client_id") and not body.get("client_secret"):
+            self.delete_client(body)
+            raise ProbeFailure(
+                "AM registered the probe's client %s without a client_secret, so it cannot use the client_credentials grant; "
+                "the client was deleted again." % body["client_id"]
+            )
+        if response.status_code not in (200, 201) or not body.get("client_id"):
             hint = " Check that the scopes %s exist in the AM domain (option scopes)." % ", ".join(scopes) if (
                 scopes and error == "invalid_client_metadata") else ""
             raise ProbeFailure(

@@ -204,6 +204,15 @@ def test_refused_registration_fails_naming_the_scopes():
     assert "AM refused to register" in str(caught.value) and "option scopes" in str(caught.value)
 
 
+def test_a_client_registered_without_secret_is_deleted_and_fails():
+    registered = {"client_id": "c1", "registration_access_token": "rat", "registration_client_uri": REGISTER + "/c1"}
+    run, client, dummy_clock = prober(protected_route({("POST", REGISTER): Response(201, registered),
+                                                       ("DELETE", REGISTER + "/c1"): Response(204, text="")}))
+    with pytest.raises(mcp.ProbeFailure) as caught:
+        run.register_client(REGISTER, [])
+    assert "without a client_secret" in str(caught.value) and client.sent[-1][:2] == ("DELETE", REGISTER + "/c1")
+
+
 def test_delete_uses_the_registration_access_token():
     registered = {"client_id": "c1", "registration_access_token": "rat", "registration_client_uri": REGISTER + "/c1"}
     run, client, dummy_clock = prober(protected_route({("DELETE", REGISTER + "/c1"): Response(204, text="")}))
