@@ -9,7 +9,7 @@ __metaclass__ = type
 
 DOCUMENTATION = r"""
 module: mcp_probe
-short_description: Check an MCP endpoint the way an MCP client reaches it
+short_description: Check an MCP endpoint the way an MCP client reaches it, with and without a token
 version_added: 0.1.0
 description:
   - Sends what an MCP client (VS Code, an MCP SDK) sends first to an MCP server over the streamable HTTP transport,
@@ -17,13 +17,31 @@ description:
   - Without a token, an C(initialize) request; when it is refused with HTTP 401, the C(WWW-Authenticate) challenge,
     the protected resource metadata (RFC 9728) and the authorization server's discovery document, including whether
     it advertises a C(registration_endpoint) for Dynamic Client Registration.
-  - With O(token), also C(initialize) and C(tools/list) with that bearer token, and the names of the tools.
-  - Read-only. With O(expect), the task fails with a message saying what differs.
+  - Then it verifies the authenticated path as an MCP client walks it, when told how to get a token. With
+    O(register_client) or O(client_credentials) it follows the discovery chain (challenge, resource metadata, first
+    authorization server, its discovery document), gets a token at its C(token_endpoint) with the client credentials
+    grant for the MCP server's resource identifier (the metadata's C(resource), sent as C(resource), RFC 8707) and
+    O(scopes), and sends C(initialize) and C(tools/list) through the gateway with it. With O(token) it uses that token.
+  - With O(register_client), the client is registered by Dynamic Client Registration for this check only and
+    deleted afterwards (RFC 7592), also when the check failed.
+  - When Dynamic Client Registration is disabled or not open in the AM domain, or no way to get a token is given,
+    the task does not fail; RV(authenticated.verified) is V(false) with the reason, and a warning says that the
+    authenticated path was not verified.
+  - With O(expect), the task fails with a message saying what differs. With O(wait), it probes again every second
+    while the gateway does not show the expected state yet, and stops at once on an answer waiting cannot change.
 author:
   - mcpgate maintainers (@mcpgate)
 extends_documentation_fragment:
   - mcpgate.gravitee.connection
-  - mcpgate.gravitee.attributes.info
+attributes:
+  check_mode:
+    description:
+      - In check mode the probe registers no client, so with O(register_client) the authenticated path is not verified
+        (RV(authenticated.reason) says so). Everything else runs as usual; nothing else is written.
+    support: full
+  diff_mode:
+    description: The module changes nothing, so there is no diff.
+    support: none
 options:
   url:
     description:
@@ -35,27 +53,105 @@ options:
       - V(open) fails the task unless an unauthenticated C(initialize) succeeds.
       - V(protected) fails the task unless an unauthenticated C(initialize) gets HTTP 401 with a C(WWW-Authenticate)
         challenge naming the protected resource metadata, and that metadata names an authorization server.
-      - When not set, the module only reports.
+      - When not set, the module only reports, except that O(register_client) and O(client_credentials) need the
+        401 challenge to find the authorization server, as with V(protected).
+      - O(register_client) and O(client_credentials) cannot be used with V(open).
     type: str
     choices: [open, protected]
+  wait:
+    description:
+      - Seconds to keep probing, every second, while the gateway does not show the expected state yet, for example
+        after a deployment that the gateway has not synchronized.
+      - Probed again meanwhile - HTTP 404 (the API is not deployed yet), HTTP 200 where O(expect=protected) wants a
+        401 (the previous, keyless deployment is still served), HTTP 503, and with a token a 401 (the deployment with
+        the right AM resource has not landed yet).
+      - A definitive answer ends the wait at once - HTTP 502 or 504 from the gateway means it could not reach the MCP
+        server the API proxies to, and the task fails immediately (when O(expect) or a token check is asked).
+      - V(0) probes once.
+    type: int
+    default: 0
   token:
     description:
       - An OAuth2 access token to call the endpoint with, as an MCP client that has logged in would.
+      - Mutually exclusive with O(register_client) and O(client_credentials).
     type: str
+  register_client:
+    description:
+      - Register a short-lived confidential client by Dynamic Client Registration at the authorization server's
+        C(registration_endpoint) (grant C(client_credentials), C(client_secret_basic), no redirect URI), get a token
+        with it, verify the tools, then delete the client with its registration access token (RFC 7592).
+      - Needs open Dynamic Client Registration in the AM domain (C(isDynamicClientRegistrationEnabled) and
+        C(isOpenDynamicClientRegistrationEnabled)); otherwise the authenticated path is reported as not verified.
+      - The client's secret and registration access token never appear in the result, a warning or an error.
+    type: bool
+    default: false
+  client_credentials:
+    description:
+      - An existing confidential client of the AM domain allowed the C(client_credentials) grant, used instead of
+        registering one. On AM 4.11 and later the AM MCP server's own client qualifies; on AM 4.10 it does not.
+    type: dict
+    suboptions:
+      client_id:
+        description: The client id.
+        type: str
+        required: true
+      client_secret:
+        description: The client secret.
+        type: str
+        required: true
+  scopes:
+    description:
+      - Scopes to ask for with the token (and, with O(register_client), to register the client with).
+      - Default - the C(scope) of the gateway's challenge, if any; else none.
+    type: list
+    elements: str
+notes:
+  - The token is always asked for the resource identifier the gateway's protected resource metadata states, as MCP
+    clients do; AM then accepts it only from the AM MCP server with exactly that identifier, and reports the token
+    active only to that MCP server's client. A gateway that refuses such a token is introspecting with another client,
+    so the failure message names the APIM AM resource's client id and secret.
+seealso:
+  - name: RFC 7591 OAuth 2.0 Dynamic Client Registration
+    description: How the probe's client is registered.
+    link: https://www.rfc-editor.org/rfc/rfc7591
+  - name: RFC 7592 OAuth 2.0 Dynamic Client Registration Management
+    description: How the probe's client is deleted.
+    link: https://www.rfc-editor.org/rfc/rfc7592
+  - name: RFC 8707 Resource Indicators for OAuth 2.0
+    description: The C(resource) parameter sent with the token request.
+    link: https://www.rfc-editor.org/rfc/rfc8707
 """
 
 EXAMPLES = r"""
-- name: The MCP server is reachable through the gateway only with a token from AM
+- name: The MCP server is reachable through the gateway only with a token from AM, and a client with one sees the tools
   mcpgate.gravitee.mcp_probe:
     url: https://gw.example.com/weather-mcp
     expect: protected
+    register_client: true
+    wait: 60
   register: probe
 
-- name: The metadata points at the AM domain and Dynamic Client Registration is advertised
+- name: The metadata points at the AM domain and the authenticated path was verified
   ansible.builtin.assert:
     that:
       - probe.authorization_servers == ['https://am-gw.example.com/mcp/oidc']
-      - probe.registration_endpoint is truthy
+      - probe.authenticated.verified
+      - "'get_forecast' in probe.authenticated.tools"
+
+- name: With an existing confidential client instead (on AM 4.11+, the AM MCP server's own client works)
+  mcpgate.gravitee.mcp_probe:
+    url: https://gw.example.com/weather-mcp
+    expect: protected
+    client_credentials:
+      client_id: mcp-weather
+      client_secret: "{{ vault_mcp_weather_secret }}"
+    scopes: [mcp:tools]
+
+- name: The keyless test stage - wait for the deployment, fail at once if the gateway cannot reach the MCP server
+  mcpgate.gravitee.mcp_probe:
+    url: https://gw.example.com/weather-mcp
+    expect: open
+    wait: 60
 
 - name: A client with a token sees the tools
   mcpgate.gravitee.mcp_probe:
@@ -66,7 +162,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 status:
-  description: HTTP status of the unauthenticated C(initialize).
+  description: HTTP status of the (last) unauthenticated C(initialize).
   returned: always
   type: int
   sample: 401
@@ -74,11 +170,21 @@ protected:
   description: Whether the unauthenticated C(initialize) was refused with HTTP 401.
   returned: always
   type: bool
+attempts:
+  description: How many times the unauthenticated probe ran (more than one only with O(wait)).
+  returned: always
+  type: int
+  sample: 1
 www_authenticate:
   description: The C(WWW-Authenticate) header of the 401 answer.
   returned: when protected
   type: str
   sample: Bearer resource_metadata="https://gw.example.com/.well-known/oauth-protected-resource/weather-mcp"
+challenge_scopes:
+  description: The scopes the challenge's C(scope) names (the default of O(scopes)).
+  returned: when the challenge names scopes
+  type: list
+  elements: str
 resource_metadata_url:
   description: Where the protected resource metadata was found (from the challenge, else the well-known locations).
   returned: when protected
@@ -101,19 +207,71 @@ registration_endpoint:
   description: The Dynamic Client Registration endpoint the authorization server advertises, if any.
   returned: always
   type: str
+token_endpoint:
+  description: The token endpoint the authorization server's discovery document advertises.
+  returned: when the discovery document was found
+  type: str
 server_info:
   description: The C(serverInfo) of the unauthenticated C(initialize) when it succeeded, else of the authenticated one.
   returned: when an initialize succeeded
   type: dict
 tools:
-  description: Names of the tools listed with O(token), or without one when the endpoint is open.
+  description: Names of the tools listed, without a token when the endpoint is open, else with the token.
   returned: when an initialize succeeded
   type: list
   elements: str
 authenticated_status:
-  description: HTTP status of the C(initialize) sent with O(token).
-  returned: when O(token) is given
+  description: HTTP status of the (last) C(initialize) sent with a token.
+  returned: when a token was sent
   type: int
+  sample: 200
+authenticated:
+  description: What the verification of the authenticated path found.
+  returned: always
+  type: dict
+  contains:
+    verified:
+      description: Whether C(initialize) and C(tools/list) succeeded through the gateway with a token.
+      type: bool
+      returned: always
+    method:
+      description: How the token was got - V(register_client), V(client_credentials), V(token), or null when none was given.
+      type: str
+      returned: always
+    reason:
+      description: Why the authenticated path was not verified (Dynamic Client Registration disabled or not open, no way
+        to get a token given, check mode, the endpoint is open).
+      type: str
+      returned: when not verified
+      sample: "Dynamic Client Registration is disabled in the AM domain (AM answered HTTP 403 registration_forbidden: Not allowed to access to this resource)"
+    resource:
+      description: The resource identifier the token was asked for (RFC 8707 C(resource)).
+      type: str
+      returned: when a token was asked for
+      sample: https://gw.example.com/weather-mcp
+    requested_scopes:
+      description: The scopes asked for.
+      type: list
+      elements: str
+      returned: when a token was asked for
+    scopes:
+      description: The scopes AM granted (the token response's C(scope)).
+      type: list
+      elements: str
+      returned: when a token was got
+    client_id:
+      description: The client id the token was asked with (the registered client's, or O(client_credentials.client_id)).
+      type: str
+      returned: when a client was registered or given
+    client_deleted:
+      description: Whether the client registered by O(register_client) was deleted again (else a warning names it).
+      type: bool
+      returned: when a client was registered
+    tools:
+      description: Names of the tools C(tools/list) returned with the token.
+      type: list
+      elements: str
+      returned: when verified
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -121,77 +279,79 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.mcpgate.gravitee.plugins.module_utils.client import GraviteeClient, GraviteeError
 from ansible_collections.mcpgate.gravitee.plugins.module_utils.mcp import (
     McpProbe,
-    authorization_server_metadata_urls,
-    jsonrpc_result,
-    parse_challenge,
-    protected_resource_metadata_urls,
+    NotVerified,
+    ProbeFailure,
+    Prober,
+    sentence,
 )
 from ansible_collections.mcpgate.gravitee.plugins.module_utils.module import ModuleError, http_argument_spec, server_root
 
-
-def probe_unauthenticated(probe, result):
-    response = probe.initialize()
-    result["status"] = response.status_code
-    result["protected"] = response.status_code == 401
-    if response.status_code == 200:
-        result.update(session_summary(probe, response, token=None))
-        return
-    if not result["protected"]:
-        return
-    challenge = response.headers.get("WWW-Authenticate")
-    result["www_authenticate"] = challenge
-    metadata_url, _scope = parse_challenge(challenge)
-    candidates = [metadata_url] if metadata_url else protected_resource_metadata_urls(probe.url)
-    found_url, metadata = probe.first_json(candidates)
-    result["resource_metadata_url"] = found_url or metadata_url
-    if metadata is None:
-        return
-    result["resource_metadata"] = metadata
-    result["authorization_servers"] = list(metadata.get("authorization_servers") or [])
-    if result["authorization_servers"]:
-        urls = authorization_server_metadata_urls(result["authorization_servers"][0])
-        for url in urls:
-            document = probe.get_json(url)
-            # AM answers any GET under /{domain}/.well-known/ with a small index: not the metadata.
-            if document and document.get("issuer") and document.get("authorization_endpoint"):
-                result["authorization_server_metadata_url"] = url
-                result["registration_endpoint"] = document.get("registration_endpoint")
-                break
+DISCOVERY_METHODS = ("register_client", "client_credentials")
 
 
-def session_summary(probe, initialize_response, token):
-    """serverInfo and tool names of an initialized session, then the session is closed."""
-    message = jsonrpc_result(initialize_response) or {}
-    summary = {"server_info": (message.get("result") or {}).get("serverInfo")}
-    session_id = initialize_response.headers.get("Mcp-Session-Id")
-    listed = jsonrpc_result(probe.list_tools(token, session_id)) or {}
-    summary["tools"] = [tool.get("name") for tool in (listed.get("result") or {}).get("tools", [])]
-    if session_id:
-        probe.close_session(token, session_id)
+def token_method(params):
+    """The way to get a token the task gives; ModuleError when it gives more than one."""
+    given = [name for name, value in (("token", params["token"]), ("register_client", params["register_client"]),
+                                      ("client_credentials", params["client_credentials"])) if value]
+    if len(given) > 1:
+        raise ModuleError("%s are mutually exclusive: give one way to get a token." % " and ".join(given))
+    if given and given[0] in DISCOVERY_METHODS and params["expect"] == "open":
+        raise ModuleError("%s verifies a protected endpoint: it cannot be used with expect: open." % given[0])
+    if params["wait"] < 0:
+        raise ModuleError("wait must be 0 or more seconds, got %s." % params["wait"])
+    return given[0] if given else None
+
+
+def verify_authenticated(prober, params, method, result, authenticated, check_mode):
+    """Fill ``authenticated``; ProbeFailure when a server refuses, NotVerified when the path cannot be checked."""
+    if method is None:
+        if result.get("protected"):
+            raise NotVerified("no way to get a token was given (register_client, client_credentials or token)")
+        if result.get("status") == 200:
+            raise NotVerified("the endpoint is open: an unauthenticated initialize succeeded")
+        raise NotVerified("the endpoint answered HTTP %s to an unauthenticated initialize" % result.get("status"))
+    if method == "token":
+        resource = (result.get("resource_metadata") or {}).get("resource") or prober.probe.url
+        summary = call_tools(prober, params["token"], False, resource, result, authenticated)
+        authenticated.update(verified=True, tools=summary.get("tools", []))
+        return
+
+    resource = prober.token_request_target(result)
+    scopes = params["scopes"] if params["scopes"] is not None else list(result.get("challenge_scopes") or [])
+    authenticated.update(resource=resource, requested_scopes=scopes)
+    if method == "client_credentials":
+        credentials = params["client_credentials"]
+        authenticated["client_id"] = credentials["client_id"]
+        token, granted = prober.get_token(result["token_endpoint"], credentials["client_id"], credentials["client_secret"],
+                                          resource, scopes, given_credentials=True)
+        authenticated["scopes"] = granted
+        summary = call_tools(prober, token, True, resource, result, authenticated)
+        authenticated.update(verified=True, tools=summary.get("tools", []))
+        return
+
+    if check_mode:
+        raise NotVerified("check mode: the probe registers no client, so the authenticated check was skipped")
+    registered = prober.register_client(result.get("registration_endpoint"), scopes)
+    authenticated.update(client_id=registered["client_id"], client_deleted=False)
+    try:
+        token, granted = prober.get_token(result["token_endpoint"], registered["client_id"], registered["client_secret"],
+                                          resource, scopes, given_credentials=False)
+        authenticated["scopes"] = granted
+        summary = call_tools(prober, token, True, resource, result, authenticated)
+        authenticated.update(verified=True, tools=summary.get("tools", []))
+    finally:
+        authenticated["client_deleted"] = prober.delete_client(registered)
+
+
+def call_tools(prober, token, issued_by_am, resource, result, authenticated):
+    try:
+        summary = prober.call_with_token(token, issued_by_am, resource)
+    finally:
+        if prober.authenticated_status is not None:
+            result["authenticated_status"] = prober.authenticated_status
+    result["server_info"] = result.get("server_info") or summary.get("server_info")
+    result["tools"] = summary.get("tools", [])
     return summary
-
-
-def check_expectation(expect, result):
-    """The reason the endpoint is not as expected, or None."""
-    if expect == "open" and result["status"] != 200:
-        return "expected an open MCP endpoint, but an unauthenticated initialize got HTTP %s" % result["status"]
-    if expect != "protected":
-        return None
-    if not result["protected"]:
-        return (
-            "expected a protected MCP endpoint, but an unauthenticated initialize got HTTP %s: is a keyless plan still "
-            "published, or the API not redeployed?" % result["status"]
-        )
-    if not result.get("www_authenticate"):
-        return (
-            "the endpoint answers 401 without a WWW-Authenticate header, so MCP clients cannot discover the "
-            "authorization server (on APIM 4.10.0-4.10.11 the OAuth2 plan needs addWwwAuthenticateHeader: true)"
-        )
-    if not result.get("resource_metadata"):
-        return "the protected resource metadata was not found at %s" % result.get("resource_metadata_url")
-    if not result["authorization_servers"]:
-        return "the protected resource metadata names no authorization server"
-    return None
 
 
 def main():
@@ -200,39 +360,60 @@ def main():
             http_argument_spec(),
             url=dict(type="str", required=True),
             expect=dict(type="str", choices=["open", "protected"]),
+            wait=dict(type="int", default=0),
             token=dict(type="str", no_log=True),
+            register_client=dict(type="bool", default=False),
+            client_credentials=dict(
+                type="dict",
+                options=dict(client_id=dict(type="str", required=True), client_secret=dict(type="str", required=True, no_log=True)),
+            ),
+            scopes=dict(type="list", elements="str"),
         ),
         supports_check_mode=True,
     )
     params = module.params
-    result = {"changed": False, "authorization_servers": [], "registration_endpoint": None}
+    result = {"changed": False, "authorization_servers": [], "registration_endpoint": None, "attempts": 0}
+    authenticated = {"verified": False, "method": None}
+    result["authenticated"] = authenticated
+    prober = None
     try:
+        method = token_method(params)
+        authenticated["method"] = method
         server_root(params["url"], option="url")
         client = GraviteeClient(
             "", validate_certs=params["validate_certs"], ca_path=params["ca_path"], timeout=params["timeout"],
             retries=params["retries"],
         )
-        probe = McpProbe(client, params["url"].rstrip("/"))
-        probe_unauthenticated(probe, result)
-        if params["token"]:
-            response = probe.initialize(token=params["token"])
-            result["authenticated_status"] = response.status_code
-            if response.status_code == 200:
-                result.update(session_summary(probe, response, token=params["token"]))
-    except (GraviteeError, ModuleError) as exc:
-        module.fail_json(msg=str(exc), **result)
+        prober = Prober(McpProbe(client, params["url"].rstrip("/")), wait=params["wait"], warn=module.warn,
+                        hide=module.no_log_values.add)
+        # register_client and client_credentials find AM through the 401 challenge: they wait for it too.
+        expect = params["expect"] or ("protected" if method in DISCOVERY_METHODS else None)
+        unauthenticated, problem = prober.until_expected(expect, upstream_is_fatal=bool(params["expect"] or method))
+        result.update(unauthenticated)
+        result["attempts"] = prober.attempts
+        if problem:
+            module.fail_json(msg=problem, **result)
+        try:
+            verify_authenticated(prober, params, method, result, authenticated, module.check_mode)
+        except NotVerified as exc:
+            authenticated["reason"] = str(exc)
+            if result.get("protected") or method is not None:
+                module.warn("The authenticated path was not verified: %s." % str(exc).rstrip("."))
+    except (ProbeFailure, GraviteeError, ModuleError) as exc:
+        module.fail_json(msg=sentence(str(exc)), **failed(result, prober))
     except ValueError as exc:
-        module.fail_json(msg="the MCP endpoint answered with something that is not JSON-RPC: %s" % exc, **result)
-
-    problem = check_expectation(params["expect"], result)
-    if problem:
-        module.fail_json(msg=problem, **result)
-    if params["token"] and result["authenticated_status"] != 200:
-        module.fail_json(
-            msg="initialize with the given token got HTTP %s: the token is not accepted" % result["authenticated_status"],
-            **result
-        )
+        module.fail_json(msg=sentence("the MCP endpoint answered with something that is not JSON-RPC: %s" % exc),
+                         **failed(result, prober))
     module.exit_json(**result)
+
+
+def failed(result, prober):
+    """The result of a failed run: what the probe found before it failed."""
+    if prober is not None:
+        for key, value in prober.last_result.items():
+            result.setdefault(key, value)
+        result["attempts"] = prober.attempts
+    return result
 
 
 if __name__ == "__main__":

@@ -443,23 +443,29 @@ def new_record(domain_id: str, model: dict[str, Any], raw_secret: str | None, no
     return {"id": model["id"], "domainId": domain_id, "clientId": oauth["clientId"], "model": model, "secrets": secrets}
 
 
-def dcr_record(domain_id: str, metadata: dict[str, Any], client_id: str, raw_secret: str | None, scopes: list[str],
-               default_scopes: list[str], identity_provider: str, registration_access_token: str, now_ms: int,
-               now_s: int) -> dict[str, Any]:
-    """An application registered by DCR (gateway ClientServiceImpl#convert): name = client_name, type
-    from the grant types and application_type, the DCR metadata in settings.oauth."""
-    grant_types = list(metadata.get("grant_types") or [AUTHORIZATION_CODE])
-    application_type = metadata.get("application_type") or "web"
+def dcr_application_type(grant_types: list[str], application_type: str | None) -> str:
+    """Gateway ClientServiceImpl#getType: no grant or only client_credentials -> SERVICE, only implicit ->
+    BROWSER, else the application_type (web, native, browser; anything else SERVICE)."""
     if not grant_types or grant_types == [CLIENT_CREDENTIALS]:
-        app_type = "SERVICE"
-    elif grant_types == [IMPLICIT]:
-        app_type = "BROWSER"
-    else:
-        app_type = {"web": "WEB", "native": "NATIVE", "browser": "BROWSER"}.get(application_type, "SERVICE")
+        return "SERVICE"
+    if grant_types == [IMPLICIT]:
+        return "BROWSER"
+    return {"web": "WEB", "native": "NATIVE", "browser": "BROWSER"}.get(application_type or "web", "SERVICE")
+
+
+def dcr_record(domain_id: str, metadata: dict[str, Any], client_id: str, raw_secret: str | None, scopes: list[str],
+               identity_provider: str, registration_access_token: str, now_ms: int, now_s: int) -> dict[str, Any]:
+    """An application registered by DCR (gateway ClientServiceImpl#convert): name = client_name, the DCR
+    metadata in settings.oauth.  ``metadata`` holds the client as DynamicClientRegistrationRequest#patch left
+    it on a new ``Client`` (its defaults: grant types ``authorization_code``, response types ``code``,
+    application type ``web``), grant types already completed to correspond to the response types.  Every
+    scope is a plain scope setting (``updateScopeSettings``: no default scope, no approval)."""
+    grant_types = list(metadata.get("grant_types") or [])
+    application_type = metadata.get("application_type") or "web"
     model = {
         "id": str(uuid.uuid4()),
         "name": metadata.get("client_name") or "Unknown Client",
-        "type": app_type,
+        "type": dcr_application_type(grant_types, application_type),
         "domain": domain_id,
         "enabled": True,
         "template": False,
@@ -469,12 +475,12 @@ def dcr_record(domain_id: str, metadata: dict[str, Any], client_id: str, raw_sec
                 "clientId": client_id,
                 "clientSecret": raw_secret,
                 "clientName": metadata.get("client_name") or "Unknown Client",
-                "redirectUris": list(metadata.get("redirect_uris") or []),
+                "redirectUris": metadata.get("redirect_uris"),
                 "grantTypes": grant_types,
-                "responseTypes": list(metadata.get("response_types") or ["code"]),
+                "responseTypes": metadata.get("response_types"),
                 "applicationType": application_type,
                 "tokenEndpointAuthMethod": metadata.get("token_endpoint_auth_method") or "client_secret_basic",
-                "scopeSettings": [{"scope": s, "defaultScope": s in default_scopes} for s in scopes],
+                "scopeSettings": [{"scope": s, "defaultScope": False} for s in scopes],
                 "registrationAccessToken": registration_access_token,
                 "clientIdIssuedAt": now_s,
             },

@@ -36,6 +36,7 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import Route
 
 from tests.simulator import am_cimd
+from tests.simulator.profiles import at_least
 from tests.simulator.am import (
     add_domain_user,
     client_id_taken,
@@ -45,7 +46,17 @@ from tests.simulator.am import (
     now_ms,
     secure_random_string,
 )
-from tests.simulator.am_applications import client_view, dcr_record, is_localhost as am_is_localhost, secret_matches
+from tests.simulator.am_applications import (
+    AUTHORIZATION_CODE,
+    AppError,
+    client_view,
+    complete_grant_type_correspondance,
+    dcr_record,
+    is_localhost as am_is_localhost,
+    secret_matches,
+    supported_grant_types,
+    validate_application,
+)
 
 ACCESS_TOKEN_SECONDS = 7200  # AM application defaults
 REFRESH_TOKEN_SECONDS = 14400
@@ -54,6 +65,12 @@ ID_TOKEN_SECONDS = 14400
 SESSION_COOKIE = "GRAVITEE_IO_AM_SESSION"
 CSRF_FIELD = "X-XSRF-TOKEN"
 DCR_ADMIN_SCOPE = "dcr_admin"
+DCR_SCOPE = "dcr"  # Scope.DCR: the registration access token's scope
+REGISTRATION_TOKEN_SECONDS = 3600 * 24 * 365 * 2  # applyRegistrationAccessToken: two years
+FORBIDDEN_DESCRIPTION = "Not allowed to access to this resource."  # ClientRegistrationForbiddenException()
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+# ResponseTypeUtils.SUPPORTED_RESPONSE_TYPES
+SUPPORTED_RESPONSE_TYPES = ("code", "code token", "code id_token", "code id_token token", "token", "id_token", "id_token token")
 INVALID_RESOURCE = "The requested resource is not recognized by this authorization server."
 PKCE_VALUE = re.compile(r"^[A-Za-z0-9._~-]{43,128}$")
 TOKEN_ENDPOINT_AUTH_METHODS = (
@@ -72,6 +89,18 @@ class OAuthError(Exception):
     def response(self, headers: dict[str, str] | None = None) -> JSONResponse:
         body = {"error": self.error, "error_description": self.description}
         return JSONResponse(body, status_code=self.status, headers=headers)
+
+
+def is_redirect_uri_error(message: str) -> bool:
+    """The ApplicationServiceImpl#validateRedirectUris failures are InvalidRedirectUriException
+    (``invalid_redirect_uri``); the other metadata failures are InvalidClientMetadataException."""
+    return message in REDIRECT_URI_ERRORS or message.endswith(" is malformed")
+
+
+REDIRECT_URI_ERRORS = (
+    "Missing or invalid redirect_uris.", "At least one redirect_uri is required", "localhost is forbidden",
+    "Unsecured http scheme is forbidden", "Wildcard are forbidden", "redirect_uri with fragment is forbidden",
+)
 
 
 def seed(sim) -> None:
@@ -186,6 +215,7 @@ def build_app(sim):
         Route(d + "/oidc/.well-known/jwks.json", gateway.endpoint(gateway.jwks), methods=["GET"]),
         Route(d + "/.well-known/{rest:path}", gateway.endpoint(gateway.well_known_index), methods=["GET"]),
         Route(d + "/oidc/register", gateway.endpoint(gateway.register_client), methods=["POST"]),
+        Route(d + "/oidc/register/{client_id}", gateway.endpoint(gateway.client_configuration), methods=["GET", "DELETE"]),
         Route(d + "/oauth/authorize", gateway.endpoint(gateway.authorize), methods=["GET"]),
         Route(d + "/login", gateway.endpoint(gateway.login), methods=["GET", "POST"]),
         Route(d + "/oauth/consent", gateway.endpoint(gateway.consent), methods=["GET", "POST"]),
@@ -278,8 +308,9 @@ class Gateway:
     async def register_client(self, request: Request, domain: dict[str, Any]) -> Response:
         settings = self.dcr_settings(domain)
         try:
+            # DynamicClientRegistrationHandler :50-67: open DCR (enabled and open) skips authentication.
             if not settings.get("isDynamicClientRegistrationEnabled"):
-                raise OAuthError("registration_forbidden", "Client registration is disabled", 403)
+                raise OAuthError("registration_forbidden", FORBIDDEN_DESCRIPTION, 403)
             if not settings.get("isOpenDynamicClientRegistrationEnabled"):
                 self.require_dcr_admin_token(request, domain)
             try:
@@ -292,8 +323,8 @@ class Gateway:
         except OAuthError as exc:
             return exc.response()
         self.am.applications[record["id"]] = record
-        body = self.registration_response(request, domain, {**client_view(record), "clientSecret": raw_secret})
-        return JSONResponse(body, status_code=201)
+        body = self.registration_response(request, domain, record, raw_secret)
+        return JSONResponse(body, status_code=201, headers=NO_STORE)
 
     def require_dcr_admin_token(self, request: Request, domain: dict[str, Any]) -> None:
         header = request.headers.get("authorization", "")
@@ -303,78 +334,178 @@ class Gateway:
         if DCR_ADMIN_SCOPE not in record["scope"].split():
             raise OAuthError("insufficient_scope", "Invalid scope", 403)
 
-    def new_dcr_application(self, request: Request, domain: dict[str, Any], metadata: dict[str, Any]) -> dict:
+    def new_dcr_application(self, request: Request, domain: dict[str, Any], metadata: dict[str, Any]) -> tuple[dict, str | None]:
+        """DynamicClientRegistrationServiceImpl#createClientFromRequest, then the gateway ClientServiceImpl#create
+        and ApplicationServiceImpl#create0 (validateApplicationMetadata), in their order."""
         settings = self.dcr_settings(domain)
-        redirect_uris = metadata.get("redirect_uris")
-        grant_types = metadata.get("grant_types") or ["authorization_code"]
-        auth_method = metadata.get("token_endpoint_auth_method") or "client_secret_basic"
-        if not isinstance(redirect_uris, list) or not redirect_uris:
+        # validateRedirectUri :501-509: the key is required, but null or [] is accepted here; whether the client
+        # may have none is ApplicationServiceImpl#validateRedirectUris' call (SERVICE clients may).
+        if "redirect_uris" not in metadata:
             raise OAuthError("invalid_redirect_uri", "Missing or invalid redirect_uris.")
+        redirect_uris = metadata["redirect_uris"]
+        if redirect_uris is not None and not (isinstance(redirect_uris, list) and all(isinstance(u, str) for u in redirect_uris)):
+            raise OAuthError("invalid_redirect_uri", "Missing or invalid redirect_uris.")
+        scopes = self.dcr_scopes(domain, metadata.get("scope"))
+        # validateGrantType :521-529 and validateResponseType :511-519 (only when the key is sent)
+        grant_types = metadata["grant_types"] if "grant_types" in metadata else [AUTHORIZATION_CODE]
+        if "grant_types" in metadata and not (
+            isinstance(grant_types, list) and grant_types and all(g in supported_grant_types(self.sim.profile) for g in grant_types)
+        ):
+            raise OAuthError("invalid_client_metadata", "Missing or invalid grant type.")
+        response_types = metadata["response_types"] if "response_types" in metadata else ["code"]
+        if response_types is not None and not (
+            isinstance(response_types, list) and all(r in SUPPORTED_RESPONSE_TYPES for r in response_types)
+        ):
+            raise OAuthError("invalid_client_metadata", "Invalid response type.")
+        auth_method = metadata.get("token_endpoint_auth_method") or "client_secret_basic"
         if auth_method not in TOKEN_ENDPOINT_AUTH_METHODS:
             raise OAuthError("invalid_client_metadata", f"Unsupported token_endpoint_auth_method: {auth_method}")
-        for uri in redirect_uris:
-            self.check_redirect_uri(settings, uri)
-
-        requested = (metadata.get("scope") or "").split()
-        if settings.get("isAllowedScopesEnabled"):
-            allowed = set(settings.get("allowedScopes") or [])
-            requested = [s for s in requested if s in allowed]  # non-allowed scopes are dropped silently
-        default_scopes = list(settings.get("defaultScopes") or [])
-        scopes = requested or default_scopes
-        if not set(scopes) <= set(self.am.scopes[domain["id"]]):
-            raise OAuthError("invalid_client_metadata", "non valid scopes")
-        if auth_method == "none" and "client_credentials" in grant_types:
-            raise OAuthError(
-                "invalid_client_metadata", "Invalid token_endpoint_auth_method for service application (client_credentials grant type)"
-            )
+        # ClientServiceImpl#getType :177 completes the grant types from the response types first: a client
+        # that sends grant_types [client_credentials] without response_types keeps Client's default response
+        # type "code", so it also gets authorization_code and is a WEB client, which needs a redirect URI.
+        oauth = {"grantTypes": list(grant_types or []), "responseTypes": list(response_types or [])}
+        complete_grant_type_correspondance(oauth)
         client_id = secure_random_string()
         while client_id_taken(self.am, domain["id"], client_id):
             client_id = secure_random_string()
         raw_secret = None if auth_method == "none" else secure_random_string()
+        client = {
+            **metadata,
+            "redirect_uris": redirect_uris,
+            "grant_types": oauth["grantTypes"],
+            "response_types": oauth["responseTypes"] if response_types is not None or oauth["responseTypes"] else None,
+            "token_endpoint_auth_method": auth_method,
+        }
         record = dcr_record(
-            domain["id"], {**metadata, "grant_types": list(grant_types), "token_endpoint_auth_method": auth_method},
-            client_id, raw_secret, scopes, default_scopes if not requested else [],
+            domain["id"], client, client_id, raw_secret, scopes,
             self.am.identity_providers[domain["id"]][0]["id"],  # first IdP of the domain
-            secure_random_string(), now_ms(), int(time.time()),
+            self.registration_access_token(request, domain, client_id), now_ms(), int(time.time()),
         )
+        try:
+            validate_application(self.am, self.sim.profile, domain, record["model"])
+        except AppError as exc:
+            error = "invalid_redirect_uri" if is_redirect_uri_error(exc.message) else "invalid_client_metadata"
+            raise OAuthError(error, exc.message) from None
         return record, raw_secret
 
-    @staticmethod
-    def check_redirect_uri(settings: dict[str, Any], uri: Any) -> None:
-        """ApplicationServiceImpl#validateRedirectUris, in its order."""
-        if not isinstance(uri, str):
-            raise OAuthError("invalid_redirect_uri", f"redirect_uri : {uri} is malformed")
-        parts = urlsplit(uri)
-        if not parts.scheme:
-            raise OAuthError("invalid_redirect_uri", f"redirect_uri : {uri} is malformed")
-        is_http = parts.scheme.lower() in ("http", "https")
-        if is_http and not settings.get("allowLocalhostRedirectUri") and is_localhost(parts.hostname):
-            raise OAuthError("invalid_redirect_uri", "localhost is forbidden")
-        if parts.scheme.lower() == "http" and not settings.get("allowHttpSchemeRedirectUri"):
-            raise OAuthError("invalid_redirect_uri", "Unsecured http scheme is forbidden")
-        if not settings.get("allowWildCardRedirectUri") and ("*" in parts.path or "*" in (parts.hostname or "")):
-            raise OAuthError("invalid_redirect_uri", "Wildcard are forbidden")
-        if parts.fragment or "#" in uri:
-            raise OAuthError("invalid_redirect_uri", "redirect_uri with fragment is forbidden")
+    def dcr_scopes(self, domain: dict[str, Any], scope: Any) -> list[str]:
+        """DynamicClientRegistrationServiceImpl#validateScopes :749-779: with allowed scopes on, the scopes not
+        allowed are dropped silently; none left (or none asked) -> the domain's DCR default scopes."""
+        settings = self.dcr_settings(domain)
+        requested = [s for s in str(scope or "").split(" ") if s] if isinstance(scope, str) else []
+        if requested and settings.get("isAllowedScopesEnabled") and settings.get("allowedScopes") is not None:
+            allowed = set(settings["allowedScopes"])
+            requested = [s for s in requested if s in allowed]
+        return requested or list(settings.get("defaultScopes") or [])
 
-    def registration_response(self, request: Request, domain: dict[str, Any], app: dict[str, Any]) -> dict:
+    def registration_access_token(self, request: Request, domain: dict[str, Any], client_id: str) -> str:
+        """applyRegistrationAccessToken :341-361: a JWT for the client itself (sub = aud = client_id), scope
+        ``dcr``, valid two years, signed like the domain's tokens."""
+        now = int(time.time())
+        claims = {"iss": f"{self.domain_base(request, domain)}/oidc", "sub": client_id, "aud": client_id,
+                  "domain": domain["id"], "iat": now, "exp": now + REGISTRATION_TOKEN_SECONDS, "scope": DCR_SCOPE,
+                  "jti": secure_random_string()}
+        return jwt.encode(claims, self.signing_key(domain), algorithm="HS256")
+
+    def signing_key(self, domain: dict[str, Any]) -> bytes:
+        return self.state.signing_keys.setdefault(domain["id"], secrets.token_bytes(32))
+
+    def registration_response(self, request: Request, domain: dict[str, Any], record: dict[str, Any],
+                              raw_secret: str | None, with_registration: bool = True) -> dict:
+        """DynamicClientRegistrationResponse#fromClient (null fields left out)."""
+        oauth = record["model"]["settings"]["oauth"]
         base = self.domain_base(request, domain)
         body = {
-            "client_id": app["clientId"],
-            "client_secret": app["clientSecret"],
-            "client_name": app["clientName"],
-            "redirect_uris": app["redirectUris"],
-            "grant_types": app["grantTypes"],
-            "response_types": app["responseTypes"],
-            "token_endpoint_auth_method": app["tokenEndpointAuthMethod"],
-            "application_type": app["applicationType"],
-            "scope": " ".join(app["scopes"]) or None,
-            "registration_access_token": app["registrationAccessToken"],
-            "registration_client_uri": f"{base}/oidc/register/{app['clientId']}",
-            "client_id_issued_at": app["createdAt"],
+            "client_id": record["clientId"],
+            "client_secret": raw_secret,
+            "client_name": oauth["clientName"],
+            "redirect_uris": oauth.get("redirectUris"),
+            "grant_types": oauth.get("grantTypes"),
+            "response_types": oauth.get("responseTypes"),
+            "token_endpoint_auth_method": oauth["tokenEndpointAuthMethod"],
+            "application_type": oauth["applicationType"],
+            "scope": " ".join(s["scope"] for s in oauth.get("scopeSettings") or []) or None,
+            "client_id_issued_at": oauth["clientIdIssuedAt"],
             "client_secret_expires_at": 0,
+            "domain": domain["id"],
+            "id": record["id"],
+            "enabled": record["model"].get("enabled", True),
         }
+        if with_registration:
+            body["registration_access_token"] = oauth["registrationAccessToken"]
+            # the discovery document's registration_endpoint + "/" + client_id
+            body["registration_client_uri"] = f"{base}/oidc/register/{record['clientId']}"
         return {k: v for k, v in body.items() if v is not None}
+
+    # -- RFC 7592 client configuration endpoint --
+    async def client_configuration(self, request: Request, domain: dict[str, Any]) -> Response:
+        """GET / DELETE ``/oidc/register/{client_id}`` (OIDCProvider :252-295): DynamicClientAccessHandler,
+        OAuth2AuthHandler (offline, dcr_admin, self resource with scope ``dcr``), DynamicClientAccessTokenHandler,
+        then DynamicClientAccessEndpoint#read / #delete."""
+        path_client_id = request.path_params["client_id"]
+        try:
+            if not self.dcr_settings(domain).get("isDynamicClientRegistrationEnabled"):
+                raise OAuthError("registration_forbidden", FORBIDDEN_DESCRIPTION, 403)
+            raw_token, claims = self.client_access_token(request, domain, path_client_id)
+            scopes = str(claims.get("scope") or "").split()
+            if DCR_ADMIN_SCOPE not in scopes:
+                owner = self.application_record(domain, claims.get("aud"))
+                registered = owner["model"]["settings"]["oauth"].get("registrationAccessToken") if owner else None
+                if not registered or not secrets.compare_digest(raw_token, registered):
+                    raise OAuthError("registration_forbidden", "Non matching registration_access_token", 403)
+                if claims.get("sub") != path_client_id:
+                    raise OAuthError("registration_forbidden", f"Not allowed to access to : {path_client_id}", 403)
+            record = self.application_record(domain, path_client_id)
+            if record is None:
+                raise OAuthError("not_found", "client not found", 404)
+        except OAuthError as exc:
+            headers = {"WWW-Authenticate": 'Bearer realm="gravitee-io"'} if exc.status == 401 else None
+            return exc.response(headers)
+        if request.method == "DELETE":
+            del self.am.applications[record["id"]]
+            return Response(status_code=204)
+        # read: the registration access token and client URI are left out, and no secret is returned
+        # (the client comes from the sync service, whose secrets are stored hashed: inferred).
+        body = self.registration_response(request, domain, record, None, with_registration=False)
+        return JSONResponse(body, headers=NO_STORE)
+
+    def client_access_token(self, request: Request, domain: dict[str, Any], path_client_id: str) -> tuple[str, dict]:
+        """OAuth2AuthHandlerImpl#handle :75-156 for the client configuration routes: the raw token and its claims."""
+        header = request.headers.get("authorization")
+        if header is not None:
+            index = header.find(" ")
+            if index <= 0:
+                raise OAuthError("invalid_request", "The access token must be sent using the Authorization header field")
+            if header[:index].lower() != "bearer":
+                raise OAuthError("invalid_token", "Authorization header must use Bearer scheme", 401)
+            raw_token = header[index + 1:]
+        else:
+            raw_token = request.query_params.get("access_token")
+        if not raw_token:
+            raise OAuthError("invalid_token", "Missing access token. The access token must be sent using the Authorization "
+                             "header field (Bearer scheme) or the 'access_token' body parameter", 401)
+        try:
+            claims = jwt.decode(raw_token, self.signing_key(domain), algorithms=["HS256"], options={"verify_aud": False})
+        except jwt.PyJWTError:
+            raise OAuthError("invalid_token", "The access token is invalid", 401) from None  # wording not confirmed
+        audiences = claims.get("aud") if isinstance(claims.get("aud"), list) else [claims.get("aud")]
+        if claims.get("domain") != domain["id"] or not any(self.application_record(domain, a) for a in audiences):
+            raise OAuthError("invalid_token", "The token is invalid", 401)  # Client or resource not found
+        scopes = str(claims.get("scope") or "").split()
+        if path_client_id == claims.get("sub") and DCR_SCOPE in scopes:
+            return raw_token, claims  # selfResource(true, CLIENT_ID, "dcr")
+        if claims.get("sub") != claims.get("aud"):
+            raise OAuthError("invalid_token", "The access token was not issued for a Client", 401)
+        if DCR_ADMIN_SCOPE not in scopes:
+            raise OAuthError("insufficient_scope", "Invalid access token scopes. The access token should have at least "
+                             f"'{DCR_ADMIN_SCOPE}' scope", 403)
+        return raw_token, claims
+
+    def application_record(self, domain: dict[str, Any], client_id: Any) -> dict[str, Any] | None:
+        return next(
+            (a for a in self.am.applications.values() if a["domainId"] == domain["id"] and a["clientId"] == client_id),
+            None,
+        )
 
     # -- clients --
     def application(self, domain: dict[str, Any], client_id: str | None) -> dict[str, Any] | None:
@@ -777,11 +908,14 @@ class Gateway:
             grant_type = form.get("grant_type")
             if not grant_type:
                 raise OAuthError("invalid_request", "Missing parameter: grant_type")
-            grant_types = client.application["grantTypes"] if client.application else \
-                ((client.mcp_server.get("settings") or {}).get("oauth") or {}).get("grantTypes") or []
+            grant_types = client.application["grantTypes"] if client.application else self.mcp_server_grant_types(client.mcp_server)
             if grant_type not in ("authorization_code", "client_credentials", "refresh_token"):
                 raise OAuthError("unsupported_grant_type", f"Unsupported grant type: {grant_type}")
             if grant_type not in grant_types:
+                if at_least(self.sim.profile, "4.11"):
+                    # CompositeTokenGranter#findGranter: no strategy supports a grant the client lacks.
+                    raise OAuthError("unsupported_grant_type", f"Unsupported grant type: {grant_type}")
+                # AbstractTokenGranter#parseRequest (4.10)
                 raise OAuthError("unauthorized_client", f"Unauthorized grant type: {grant_type}")
             resources = form.getlist("resource")
             self.check_resources(domain, resources)
@@ -834,13 +968,26 @@ class Gateway:
                                  resources or record["resources"], with_refresh=True)
 
     def client_credentials(self, request, domain, client, form, resources: list[str]) -> dict:
-        allowed = client.application["scopes"] if client.application else []
+        """ClientCredentialsStrategy, then TokenRequestResolver#resolve (AbstractRequestResolver#resolveAuthorizedScopes,
+        the same rules as on authorize): the client's scopes (its default scopes when none is asked), and with
+        ``resource`` the scopes of those MCP servers' tools."""
+        scopes_of = client.application or self.mcp_server_scopes(client.mcp_server)
         requested = (form.get("scope") or "").split()
-        unknown = [s for s in requested if s not in allowed]
-        if unknown:
-            raise OAuthError("invalid_scope", f"Invalid scope(s): {', '.join(unknown)}")
-        scopes = requested or (client.application["defaultScopes"] if client.application else [])
+        scopes = self.resolve_scopes(domain, scopes_of, requested, resources)
         return self.issue_tokens(request, domain, client.client_id, None, scopes, resources, with_refresh=False)
+
+    def mcp_server_grant_types(self, server: dict[str, Any]) -> list[str]:
+        """ProtectedResource#toClient: AM 4.10 builds a bare Client (grant types: Client's default,
+        authorization_code); from 4.11 the resource's settings are copied (client_credentials by default)."""
+        oauth = (server.get("settings") or {}).get("oauth") or {}
+        if not at_least(self.sim.profile, "4.11"):
+            return [AUTHORIZATION_CODE]
+        return list(oauth.get("grantTypes") or [])
+
+    @staticmethod
+    def mcp_server_scopes(server: dict[str, Any]) -> dict[str, list[str]]:
+        settings = ((server.get("settings") or {}).get("oauth") or {}).get("scopeSettings") or []
+        return {"scopes": [s.get("scope") for s in settings], "defaultScopes": [s.get("scope") for s in settings if s.get("defaultScope")]}
 
     # -- introspection, revocation, userinfo --
     async def client_and_token(self, request: Request, domain: dict[str, Any]):
