@@ -269,7 +269,7 @@ class McpProxyApi(Managed):
         steps = self.converge(current, self.create, self.update, None)
         after = steps[0].predict(current) if steps else current
         if self.state == "started":
-            steps += self.deploy_and_start(current, after)
+            steps += self.deploy_and_start(current, after, written_before=bool(steps))
         elif self.state == "stopped" and after.get("state") == "STARTED":
             steps.append(Step("stop", lambda api: dict(api, state="STOPPED"), self.stop))
         return steps
@@ -331,25 +331,40 @@ class McpProxyApi(Managed):
                               % (shown_path(path), (answer.get("reason") or "the server refused it").rstrip(".")))
 
     # -- lifecycle --------------------------------------------------------------------------------
-    def deploy_and_start(self, current, api):
-        """Deploy pending changes and start the API: the Console's "Deploy API" and "Start" (facts §6)."""
+    def deploy_and_start(self, current, api, written_before):
+        """Deploy pending changes and start the API: the Console's "Deploy API" and "Start" (facts §6).
+
+        The gateway deploys an API only with a published plan.  A deployment or start the server refuses for that
+        writes nothing, so it is its own check (check mode asks first); after an update in the same task it is asked
+        before any write, so that the update is not made alone.
+        """
         deploy = self.params["force_deploy"] or api.get("deploymentState") == "NEED_REDEPLOY"
         start = api.get("state") != "STARTED"
         if not (deploy or start):
             return []
-        if current is None or not self.apim.plans(current["id"], ACTIVE_PLAN_STATUSES):
-            raise ModuleError(
-                "API %s has no published plan, and the gateway deploys an API only with one: publish a plan first "
-                "(mcpgate.gravitee.apim_plan with state: published), then run this task again" % describe_api(api)
-            )
+        if written_before:
+            self.require_plan(current, api)
+        verify = None if written_before else (lambda a: self.require_plan(current, a))
         steps = []
         # The first _start of an API never deployed (no deployedAt) deploys it too; later ones start the last
         # deployed definition, so pending changes need a deployment first.
         if deploy and not (start and not api.get("deployedAt")):
-            steps.append(Step("deploy", lambda a: dict(a, deploymentState="DEPLOYED"), self.deploy))
+            steps.append(Step("deploy", lambda a: dict(a, deploymentState="DEPLOYED"), self.deploy, verify))
+            verify = None
         if start:
-            steps.append(Step("start", lambda a: dict(a, state="STARTED", deploymentState="DEPLOYED"), self.start))
+            steps.append(Step("start", lambda a: dict(a, state="STARTED", deploymentState="DEPLOYED"), self.start, verify))
         return steps
+
+    def require_plan(self, current, api):
+        if current is None or not self.apim.plans(current["id"], ACTIVE_PLAN_STATUSES):
+            raise self.no_plan(api)
+
+    @staticmethod
+    def no_plan(api):
+        return ModuleError(
+            "API %s has no published plan, and the gateway deploys an API only with one: publish a plan first "
+            "(mcpgate.gravitee.apim_plan with state: published), then run this task again" % describe_api(api)
+        )
 
     def start_missing(self):
         """started, for an API that does not exist: predicted in check mode (an earlier task would create it)."""
@@ -365,12 +380,19 @@ class McpProxyApi(Managed):
         return Step("start", lambda _nothing: predicted, run)
 
     def deploy(self, api):
-        self.apim.deploy_api(api["id"])
+        try:
+            self.apim.deploy_api(api["id"])
+        except GraviteeError as exc:
+            if exc.code == "api.NotDeployable":
+                raise self.no_plan(api)
+            raise
 
     def start(self, api):
         try:
             self.apim.start_api(api["id"])
         except GraviteeError as exc:
+            if exc.code == "api.NotDeployable":
+                raise self.no_plan(api)
             # Another run for the same API started it first: started is what was asked for.
             if exc.status != 400 or "already started" not in (exc.message or ""):
                 raise

@@ -105,6 +105,13 @@ options:
       - Default - the C(scope) of the gateway's challenge, if any; else none.
     type: list
     elements: str
+  authorization_server:
+    description:
+      - The authorization server MCP clients must find, for example C(https://am-gw.example.com/mcp/oidc) for the AM
+        domain C(mcp). With O(expect=protected), the task fails when the protected resource metadata does not name it.
+      - Whatever this option says, the task fails when the metadata's C(resource) is not O(url) (compared without
+        case, as AM stores identifiers), since MCP clients would then ask for a token for another URL.
+    type: str
 notes:
   - The token is always asked for the resource identifier the gateway's protected resource metadata states, as MCP
     clients do; AM then accepts it only from the AM MCP server with exactly that identifier, and reports the token
@@ -368,6 +375,7 @@ def main():
                 options=dict(client_id=dict(type="str", required=True), client_secret=dict(type="str", required=True, no_log=True)),
             ),
             scopes=dict(type="list", elements="str"),
+            authorization_server=dict(type="str"),
         ),
         supports_check_mode=True,
     )
@@ -391,6 +399,7 @@ def main():
         unauthenticated, problem = prober.until_expected(expect, upstream_is_fatal=bool(params["expect"] or method))
         result.update(unauthenticated)
         result["attempts"] = prober.attempts
+        problem = problem or metadata_problem(params, result)
         if problem:
             module.fail_json(msg=problem, **result)
         try:
@@ -405,6 +414,23 @@ def main():
         module.fail_json(msg=sentence("the MCP endpoint answered with something that is not JSON-RPC: %s" % exc),
                          **failed(result, prober))
     module.exit_json(**result)
+
+
+def metadata_problem(params, result):
+    """Why the protected resource metadata would send MCP clients elsewhere, or None: its ``resource`` must be the
+    URL they use (compared as AM does, lower-cased) and it must name ``authorization_server`` when one is expected."""
+    metadata = result.get("resource_metadata")
+    if not result.get("protected") or not metadata:
+        return None
+    resource = (metadata.get("resource") or "").rstrip("/")
+    if resource.lower() != params["url"].rstrip("/").lower():
+        return sentence("the protected resource metadata names resource %s, not %s: MCP clients would ask AM for a "
+                        "token for another URL; check the gateway URL clients use" % (resource or "none", params["url"]))
+    expected = (params["authorization_server"] or "").rstrip("/")
+    if expected and expected not in [server.rstrip("/") for server in result["authorization_servers"]]:
+        return sentence("the protected resource metadata names the authorization servers %s, not %s: check the AM URL "
+                        "and security domain of the API's AM resource" % (", ".join(result["authorization_servers"]) or "none", expected))
+    return None
 
 
 def failed(result, prober):
