@@ -13,7 +13,7 @@ import pytest
 from tests.simulator.harness import start_simulator
 
 # Most tests run on the oldest and the newest profile; a test module that names SIMULATOR_PROFILES (the role's
-# tests, the gateway's) runs on those instead.
+# tests, the gateway's) runs on those instead, and a test marked profiles(...) on the ones it names.
 DEFAULT_PROFILES = ("4.10", "4.12")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -48,9 +48,14 @@ def simulators():
         simulator.stop()
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "profiles(*names): the simulator profiles a test runs on")
+
+
 def pytest_generate_tests(metafunc):
     if "sim_profile" in metafunc.fixturenames:
-        profiles = getattr(metafunc.module, "SIMULATOR_PROFILES", DEFAULT_PROFILES)
+        marker = metafunc.definition.get_closest_marker("profiles")
+        profiles = marker.args if marker else getattr(metafunc.module, "SIMULATOR_PROFILES", DEFAULT_PROFILES)
         metafunc.parametrize("sim_profile", profiles, ids=lambda p: f"profile-{p}")
 
 

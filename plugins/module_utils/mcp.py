@@ -48,8 +48,13 @@ _SCOPE_RE = re.compile(r'scope="([^"]*)"')
 class ProbeFailure(Exception):
     """The endpoint is not as expected, or a server refused what an MCP client must be able to do.
 
-    The message is one sentence (or two) a person can act on; it never carries a secret.
+    The message is one sentence (or two) a person can act on; it never carries a secret.  ``upstream``: the gateway
+    could not reach the MCP server the API proxies to.
     """
+
+    def __init__(self, message, upstream=False):
+        super(ProbeFailure, self).__init__(message)
+        self.upstream = upstream
 
 
 class NotVerified(Exception):
@@ -148,7 +153,8 @@ def upstream_failure(response, what):
     """A 502/504 from the gateway: it could not reach the MCP server the API proxies to."""
     return ProbeFailure(
         "The gateway answered HTTP %s to %s (%s): the MCP server URL the API proxies to is unreachable from the gateway. "
-        "Check %s and that the MCP server is up." % (response.status_code, what, gateway_said(response).rstrip("."), UPSTREAM_OPTION)
+        "Check %s and that the MCP server is up." % (response.status_code, what, gateway_said(response).rstrip("."), UPSTREAM_OPTION),
+        upstream=True,
     )
 
 

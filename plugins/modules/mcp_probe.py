@@ -168,6 +168,11 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+upstream_unreachable:
+  description: The gateway answered 502 or 504, so it could not reach the MCP server the API proxies to (the task failed).
+  returned: when the task failed for that reason
+  type: bool
+  sample: true
 status:
   description: HTTP status of the (last) unauthenticated C(initialize).
   returned: always
@@ -409,6 +414,8 @@ def main():
             if result.get("protected") or method is not None:
                 module.warn("The authenticated path was not verified: %s." % str(exc).rstrip("."))
     except (ProbeFailure, GraviteeError, ModuleError) as exc:
+        if getattr(exc, "upstream", False):
+            result["upstream_unreachable"] = True
         module.fail_json(msg=sentence(str(exc)), **failed(result, prober))
     except ValueError as exc:
         module.fail_json(msg=sentence("the MCP endpoint answered with something that is not JSON-RPC: %s" % exc),

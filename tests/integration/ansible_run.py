@@ -22,11 +22,12 @@ class TaskResult:
     task: str
     status: str  # ok | failed | skipped
     result: dict[str, Any]
+    host: str = "localhost"
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> "TaskResult":
         """A record of the record_results callback (which also holds the task's module, host and timing)."""
-        return cls(record["task"], record["status"], record["result"])
+        return cls(record["task"], record["status"], record["result"], record.get("host", "localhost"))
 
     @property
     def changed(self) -> bool:
@@ -65,11 +66,13 @@ def run_tasks(
     extra_vars: dict[str, Any] | None = None,
     roles_path: str | None = None,
     connection_env: bool = True,
+    hosts: dict[str, dict[str, Any]] | None = None,
 ) -> PlaybookRun:
-    """Run ``tasks`` on localhost in one play; connection options come from the simulator's env vars."""
+    """Run ``tasks`` in one play on localhost, or on ``hosts`` (name -> host variables; all run locally);
+    connection options come from the simulator's env vars."""
     play = {
         "name": "test play",
-        "hosts": "localhost",
+        "hosts": "all" if hosts else "localhost",
         "connection": "local",
         "gather_facts": False,
         # ansible-core 2.19 may discover a non-working interpreter here; use the one running Ansible.
@@ -80,6 +83,12 @@ def run_tasks(
         playbook = Path(tmp) / "play.yml"
         playbook.write_text(yaml.safe_dump([play], sort_keys=False))
         results_file = Path(tmp) / "results.json"
+        inventory = "localhost,"
+        if hosts:
+            inventory = str(Path(tmp) / "inventory.yml")
+            Path(inventory).write_text(yaml.safe_dump(
+                {"all": {"hosts": {name: {"ansible_connection": "local", **host_vars} for name, host_vars in hosts.items()}}}
+            ))
         env = {
             **os.environ,
             **(sim.env() if (sim is not None and connection_env) else {}),
@@ -95,7 +104,7 @@ def run_tasks(
             **({"ANSIBLE_ROLES_PATH": roles_path} if roles_path else {}),
             **(extra_env or {}),
         }
-        args = [ANSIBLE_PLAYBOOK, "-i", "localhost,", str(playbook)]
+        args = [ANSIBLE_PLAYBOOK, "-i", inventory, str(playbook)]
         if check:
             args.append("--check")
         if diff:

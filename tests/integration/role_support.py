@@ -13,8 +13,9 @@ AM_DOMAINS = "/management/organizations/DEFAULT/environments/DEFAULT/domains"
 
 
 def role_vars(sim, context_path="/weather-mcp", **overrides) -> dict[str, Any]:
-    """The role's variables for a simulator; probes retry briefly (the simulated gateway deploys at once)."""
-    return {
+    """The role's variables for a simulator; probes retry briefly (the simulated gateway deploys at once).
+    An override of None leaves that variable out."""
+    variables = {
         "secure_mcp_context_path": context_path,
         "secure_mcp_server_url": sim.urls["mcp"] + "/mcp",
         "secure_mcp_apim_gateway_url": sim.urls["apim_gateway"],
@@ -24,6 +25,7 @@ def role_vars(sim, context_path="/weather-mcp", **overrides) -> dict[str, Any]:
         "secure_mcp_probe_retries": 2,
         **overrides,
     }
+    return {name: value for name, value in variables.items() if value is not None}
 
 
 def run_role(sim, check=False, diff=False, verbosity=0, extra_env=None, connection_env=True, **overrides) -> PlaybookRun:
@@ -32,6 +34,14 @@ def run_role(sim, check=False, diff=False, verbosity=0, extra_env=None, connecti
         sim, tasks, check=check, diff=diff, verbosity=verbosity, extra_env=extra_env,
         extra_vars=role_vars(sim, **overrides), connection_env=connection_env,
     )
+
+
+def run_role_on_hosts(sim, hosts: dict[str, dict[str, Any]], check=False, diff=False, **shared) -> PlaybookRun:
+    """The role on several inventory hosts (one MCP server each), as a fleet is secured in one play."""
+    tasks = [{"name": "secure_mcp", "ansible.builtin.include_role": {"name": "mcpgate.gravitee.secure_mcp"}}]
+    return run_tasks(sim, tasks, check=check, diff=diff, extra_vars=shared, hosts={
+        name: role_vars(sim, **host_vars) for name, host_vars in hosts.items()
+    })
 
 
 def failures(run: PlaybookRun) -> list[str]:
