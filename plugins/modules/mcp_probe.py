@@ -324,7 +324,7 @@ def verify_authenticated(prober, params, method, result, authenticated, check_mo
         raise NotVerified("the endpoint answered HTTP %s to an unauthenticated initialize" % result.get("status"))
     if method == "token":
         resource = (result.get("resource_metadata") or {}).get("resource") or prober.probe.url
-        summary = call_tools(prober, params["token"], False, resource, result, authenticated)
+        summary = call_tools(prober, params["token"], False, resource, result)
         authenticated.update(verified=True, tools=summary.get("tools", []))
         return
 
@@ -337,7 +337,7 @@ def verify_authenticated(prober, params, method, result, authenticated, check_mo
         token, granted = prober.get_token(result["token_endpoint"], credentials["client_id"], credentials["client_secret"],
                                           resource, scopes, given_credentials=True)
         authenticated["scopes"] = granted
-        summary = call_tools(prober, token, True, resource, result, authenticated)
+        summary = call_tools(prober, token, True, resource, result)
         authenticated.update(verified=True, tools=summary.get("tools", []))
         return
 
@@ -349,13 +349,14 @@ def verify_authenticated(prober, params, method, result, authenticated, check_mo
         token, granted = prober.get_token(result["token_endpoint"], registered["client_id"], registered["client_secret"],
                                           resource, scopes, given_credentials=False)
         authenticated["scopes"] = granted
-        summary = call_tools(prober, token, True, resource, result, authenticated)
+        summary = call_tools(prober, token, True, resource, result)
         authenticated.update(verified=True, tools=summary.get("tools", []))
     finally:
         authenticated["client_deleted"] = prober.delete_client(registered)
 
 
-def call_tools(prober, token, issued_by_am, resource, result, authenticated):
+def call_tools(prober, token, issued_by_am, resource, result):
+    """initialize + tools/list with ``token``; the authenticated status, server info and tools go into ``result``."""
     try:
         summary = prober.call_with_token(token, issued_by_am, resource)
     finally:
@@ -444,7 +445,8 @@ def failed(result, prober):
     """The result of a failed run: what the probe found before it failed."""
     if prober is not None:
         for key, value in prober.last_result.items():
-            result.setdefault(key, value)
+            if result.get(key) in (None, []):
+                result[key] = value
         result["attempts"] = prober.attempts
     return result
 

@@ -69,6 +69,10 @@ DCR_SCOPE = "dcr"  # Scope.DCR: the registration access token's scope
 REGISTRATION_TOKEN_SECONDS = 3600 * 24 * 365 * 2  # applyRegistrationAccessToken: two years
 FORBIDDEN_DESCRIPTION = "Not allowed to access to this resource."  # ClientRegistrationForbiddenException()
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+# OAuth2AuthHandlerImpl#parseAuthorization :217-219; its 401s carry REALM_CHALLENGE (:236-245)
+MISSING_TOKEN = ("Missing access token. The access token must be sent using the Authorization header field (Bearer scheme) "
+                 "or the 'access_token' body parameter")
+REALM_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="gravitee-io"'}
 # ResponseTypeUtils.SUPPORTED_RESPONSE_TYPES
 SUPPORTED_RESPONSE_TYPES = ("code", "code token", "code id_token", "code id_token token", "token", "id_token", "id_token token")
 INVALID_RESOURCE = "The requested resource is not recognized by this authorization server."
@@ -321,16 +325,19 @@ class Gateway:
                 raise OAuthError("invalid_client_metadata", "Unable to parse body")
             record, raw_secret = self.new_dcr_application(request, domain, metadata)
         except OAuthError as exc:
-            return exc.response()
+            return exc.response(REALM_CHALLENGE if exc.status == 401 else None)
         self.am.applications[record["id"]] = record
         body = self.registration_response(request, domain, record, raw_secret)
         return JSONResponse(body, status_code=201, headers=NO_STORE)
 
     def require_dcr_admin_token(self, request: Request, domain: dict[str, Any]) -> None:
+        """OAuth2AuthHandlerImpl with the dcr_admin scope (OIDCProvider :239-250)."""
         header = request.headers.get("authorization", "")
+        if not header:
+            raise OAuthError("invalid_token", MISSING_TOKEN, 401)
         record = self.state.access_tokens.get(header[7:].strip()) if header.lower().startswith("bearer ") else None
         if record is None or record["domainId"] != domain["id"] or record["exp"] < time.time():
-            raise OAuthError("invalid_token", "An access token is required", 401)
+            raise OAuthError("invalid_token", "An access token is required", 401)  # wording not confirmed
         if DCR_ADMIN_SCOPE not in record["scope"].split():
             raise OAuthError("insufficient_scope", "Invalid scope", 403)
 
@@ -459,8 +466,7 @@ class Gateway:
             if record is None:
                 raise OAuthError("not_found", "client not found", 404)
         except OAuthError as exc:
-            headers = {"WWW-Authenticate": 'Bearer realm="gravitee-io"'} if exc.status == 401 else None
-            return exc.response(headers)
+            return exc.response(REALM_CHALLENGE if exc.status == 401 else None)
         if request.method == "DELETE":
             del self.am.applications[record["id"]]
             return Response(status_code=204)
@@ -482,8 +488,7 @@ class Gateway:
         else:
             raw_token = request.query_params.get("access_token")
         if not raw_token:
-            raise OAuthError("invalid_token", "Missing access token. The access token must be sent using the Authorization "
-                             "header field (Bearer scheme) or the 'access_token' body parameter", 401)
+            raise OAuthError("invalid_token", MISSING_TOKEN, 401)
         try:
             claims = jwt.decode(raw_token, self.signing_key(domain), algorithms=["HS256"], options={"verify_aud": False})
         except jwt.PyJWTError:

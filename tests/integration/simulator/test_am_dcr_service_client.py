@@ -209,3 +209,11 @@ def test_a_grant_the_client_lacks(sim, am, service_client):
                              auth=(service_client["client_id"], service_client["client_secret"]), timeout=10)
     expected = "unsupported_grant_type" if at_least(sim.profile, "4.11") else "unauthorized_client"
     assert response.status_code == 400 and response.json()["error"] == expected
+
+
+def test_dcr_on_but_not_open_asks_for_a_token_as_ams_auth_handler_does(am, domain):
+    am.patch_domain(domain["id"], {"oidc": {"clientRegistrationSettings": {"isDynamicClientRegistrationEnabled": True}}})
+    response = register(am, redirect_uris=[], **SERVICE_CLIENT)
+    assert response.status_code == 401 and response.headers["WWW-Authenticate"] == 'Bearer realm="gravitee-io"'
+    assert response.json()["error"] == "invalid_token"
+    assert response.json()["error_description"].startswith("Missing access token.")
