@@ -31,7 +31,8 @@ from typing import Any
 import requests
 import yaml
 
-from tests.simulator.core import PROFILES, SERVERS
+from tests.simulator.core import SERVERS
+from tests.simulator.profiles import PROFILES
 from tests.simulator.harness import free_ports
 from tests.simulator.mcp_client import INITIALIZE, MCP_HEADERS, run_mcp_client
 

@@ -7,7 +7,8 @@ import asyncio
 import sys
 from pathlib import Path
 
-from tests.simulator.core import DEFAULT_SPECS_DIR, PROFILES, SERVERS, Simulator, serve
+from tests.simulator.core import DEFAULT_SPECS_DIR, SERVERS, Simulator, serve
+from tests.simulator.profiles import PROFILES
 
 
 def parse_args(argv=None) -> argparse.Namespace:

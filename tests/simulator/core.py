@@ -34,9 +34,7 @@ import uvicorn
 from uvicorn.protocols.http import h11_impl
 
 from tests.simulator import specs
-from tests.simulator.profiles import PROFILES, at_least
-
-
+from tests.simulator.profiles import at_least
 
 # name -> (module, default port, human label, base path printed with the URL)
 SERVERS: dict[str, tuple[str, int, str, str]] = {
