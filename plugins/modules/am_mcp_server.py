@@ -389,6 +389,8 @@ class McpServer(Managed):
     def steps(self, current):
         if self.state == "present":
             options = self.description.differences(self.wanted, current) if current is not None else None
+            if current is None or "resource_identifiers" in options:
+                self.check_free(current)
             # AM stores unknown scopes on create (no token could ever get them) and refuses them on update.
             if self.wanted.get("tools") and (current is None or "tools" in options):
                 self.check_scopes()
@@ -399,10 +401,8 @@ class McpServer(Managed):
 
     # -- checks before any write ------------------------------------------------------------------
     def check_free(self, current):
-        """Before a create, or an update of the identifiers: nobody else holds them (or the client id).
-
-        AM refuses such a write as a whole, so a real write is its own check (explain() names the option); check mode
-        asks first, naming the MCP server in the way."""
+        """Before a create, or an update of the identifiers: nobody else holds them (or the client id), so that the
+        error names the MCP server in the way and nothing is sent."""
         client_id = self.wanted.get("client_id")
         for other in self.all_servers():
             if other.get("id") == (current or {}).get("id"):
@@ -455,7 +455,7 @@ class McpServer(Managed):
             # The 201 holds only id, name, clientId and the secret; the rest is what was sent, as AM stores it.
             return dict(body, id=answer.get("id"), clientId=answer.get("clientId") or wanted.get("client_id"))
 
-        return Step("create", lambda _nothing: body, run, lambda _nothing: self.check_free(None))
+        return Step("create", lambda _nothing: body, run)
 
     def update(self, current, options):
         body = self.description.patch(self.wanted, options)
@@ -466,8 +466,7 @@ class McpServer(Managed):
             except GraviteeError as exc:
                 raise explain(exc)
 
-        verify = (lambda server: self.check_free(server)) if "resource_identifiers" in options else None
-        return Step("update", lambda server: self.description.apply(server, self.wanted, options), run, verify)
+        return Step("update", lambda server: self.description.apply(server, self.wanted, options), run)
 
     def new_secret(self, current):
         """A secret added (AM 4.11+), or on AM 4.10, which has no secrets endpoint, the server created again."""

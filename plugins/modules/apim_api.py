@@ -269,7 +269,7 @@ class McpProxyApi(Managed):
         steps = self.converge(current, self.create, self.update, None)
         after = steps[0].predict(current) if steps else current
         if self.state == "started":
-            steps += self.deploy_and_start(current, after, written_before=bool(steps))
+            steps += self.deploy_and_start(current, after)
         elif self.state == "stopped" and after.get("state") == "STARTED":
             steps.append(Step("stop", lambda api: dict(api, state="STOPPED"), self.stop))
         return steps
@@ -331,28 +331,23 @@ class McpProxyApi(Managed):
                               % (shown_path(path), (answer.get("reason") or "the server refused it").rstrip(".")))
 
     # -- lifecycle --------------------------------------------------------------------------------
-    def deploy_and_start(self, current, api, written_before):
+    def deploy_and_start(self, current, api):
         """Deploy pending changes and start the API: the Console's "Deploy API" and "Start" (facts §6).
 
-        The gateway deploys an API only with a published plan.  A deployment or start the server refuses for that
-        writes nothing, so it is its own check (check mode asks first); after an update in the same task it is asked
-        before any write, so that the update is not made alone.
+        The gateway deploys an API only with a published plan: asked before any write, so that nothing is sent.
         """
         deploy = self.params["force_deploy"] or api.get("deploymentState") == "NEED_REDEPLOY"
         start = api.get("state") != "STARTED"
         if not (deploy or start):
             return []
-        if written_before:
-            self.require_plan(current, api)
-        verify = None if written_before else (lambda a: self.require_plan(current, a))
+        self.require_plan(current, api)
         steps = []
         # The first _start of an API never deployed (no deployedAt) deploys it too; later ones start the last
         # deployed definition, so pending changes need a deployment first.
         if deploy and not (start and not api.get("deployedAt")):
-            steps.append(Step("deploy", lambda a: dict(a, deploymentState="DEPLOYED"), self.deploy, verify))
-            verify = None
+            steps.append(Step("deploy", lambda a: dict(a, deploymentState="DEPLOYED"), self.deploy))
         if start:
-            steps.append(Step("start", lambda a: dict(a, state="STARTED", deploymentState="DEPLOYED"), self.start, verify))
+            steps.append(Step("start", lambda a: dict(a, state="STARTED", deploymentState="DEPLOYED"), self.start))
         return steps
 
     def require_plan(self, current, api):

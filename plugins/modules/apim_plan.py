@@ -178,12 +178,12 @@ status:
   sample: PUBLISHED
 needs_redeploy:
   description:
-    - Whether the gateway gets what this task did only at the next deployment of the API: the task published,
+    - "Whether the gateway gets what this task did only at the next deployment of the API: the task published,
       closed or deleted a plan that had left STAGING, or changed the security settings of such a plan; or the
       server already reported the API out of sync (C(NEED_REDEPLOY)). Deprecating or renaming a plan, or anything
-      done to a plan in STAGING, needs no deployment.
-    - It is not the server's C(deploymentState), which does not count a deleted plan. Pass it to the O(mcpgate.gravitee.apim_api#module:force_deploy) option
-      of M(mcpgate.gravitee.apim_api).
+      done to a plan in STAGING, needs no deployment."
+    - It is not the server's C(deploymentState), which does not count a deleted plan. Pass it to the
+      O(mcpgate.gravitee.apim_api#module:force_deploy) option of M(mcpgate.gravitee.apim_api).
   returned: always
   type: bool
 """
