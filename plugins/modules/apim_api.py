@@ -197,6 +197,7 @@ endpoint_url:
 """
 
 import copy
+import functools
 
 from ansible_collections.mcpgate.gravitee.plugins.module_utils.apim import (
     MCP_PROXY_TYPE,
@@ -340,7 +341,7 @@ def converge(module, apim, current, path, fields, gateway_url):
         return created
 
     def update(api, changes):
-        updated, _changed = apim.update_api(api["id"], lambda full: patch_mcp_proxy_api(full, **fields))
+        updated, _changed = apim.update_api(api["id"], functools.partial(patch_mcp_proxy_api, **fields))
         return updated
 
     api = module.ensure(current, desired, "present", create=create, update=update)

@@ -89,8 +89,9 @@ def _pyenv_roots() -> list[str]:
     pyenv = shutil.which("pyenv")
     if pyenv:
         try:
-            roots.insert(0, subprocess.run([pyenv, "root"], capture_output=True, text=True, timeout=30).stdout.strip())
-        except OSError:
+            root = subprocess.run([pyenv, "root"], capture_output=True, text=True, timeout=30, check=False).stdout.strip()
+            roots.insert(0, root)
+        except (OSError, subprocess.TimeoutExpired):
             pass
     seen, unique = set(), []
     for root in roots:

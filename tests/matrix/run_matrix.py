@@ -290,7 +290,10 @@ def table(results: list[CellResult], checks: list[str]) -> str:
             row.append(f"{outcome.status} {duration(outcome.seconds)}".strip() if outcome else "-")
         rows.append(row)
     widths = [max(len(str(x)) for x in column) for column in zip(headers, *rows)]
-    line = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
+
+    def line(cells):
+        return "  ".join(str(c).ljust(w) for c, w in zip(cells, widths)).rstrip()
+
     return "\n".join([line(headers), line(["-" * w for w in widths]), *map(line, rows)])
 
 
