@@ -18,8 +18,9 @@ __metaclass__ = type
 
 import copy
 import re
-
-from ansible.module_utils.six.moves.urllib.parse import quote
+# The standard library's, not ansible.module_utils.six's: six is to be deprecated in ansible-core 2.22 (a note in
+# 2.21's copy of it), and this file is Python 3 only (yield from).
+from urllib.parse import quote
 
 from ansible_collections.mcpgate.gravitee.plugins.module_utils.client import GraviteeError
 from ansible_collections.mcpgate.gravitee.plugins.module_utils.module import ModuleError
