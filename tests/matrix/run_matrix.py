@@ -179,18 +179,33 @@ def cell_env(cell: Cell) -> dict[str, str]:
 SUMMARY_RE = re.compile(r"^=* ?(\d+ (?:passed|failed|errors?|skipped|deselected)\b.*|no tests ran) in [\d.]+s\b.*$")
 
 
+def error_blocks(lines: list[str]) -> list[str]:
+    """pytest's "E   " lines, each run of them joined into one line: the exception and its message, in full.
+
+    The short summary names a collection error's file only, and shortens a failure's message.
+    """
+    blocks, current = [], []
+    for line in lines + [""]:
+        if line.startswith("E "):
+            current.append(line[1:].strip())
+        elif current:
+            blocks.append(" ".join(part for part in current if part))
+            current = []
+    return list(dict.fromkeys(blocks))
+
+
 def pytest_check(cell: Cell, name: str, logs: Path) -> Outcome:
     started = time.monotonic()
     log = logs / f"{name}.log"
     python = str(venv_dir(cell) / "bin" / "python")
-    args = [python, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rfEs", "--tb=short", *PYTEST_CHECKS[name]]
+    # -vv: assertion messages in full (the role tests put the failed tasks' messages there).
+    args = [python, "-m", "pytest", "-p", "no:cacheprovider", "-vv", "-rfEs", "--tb=short", *PYTEST_CHECKS[name]]
     code, output = run_logged(args, log, CHECK_TIMEOUT, env=cell_env(cell))
     seconds = time.monotonic() - started
     lines = output.splitlines()
     summary = next((m.group(1) for line in reversed(lines) if (m := SUMMARY_RE.match(line))), f"pytest exit {code}")
     reasons = [line for line in lines if line.startswith(("FAILED ", "ERROR ", "SKIPPED "))]
-    # A collection error's summary line names only the file: add the exceptions (pytest's "E   " lines).
-    reasons += list(dict.fromkeys(line[1:].strip() for line in lines if line.startswith("E   ") and "Error" in line))[:5]
+    reasons += error_blocks(lines)[:3]
     # Passed means every selected test ran and passed: a skip is no pass.
     if code == 0 and "skipped" not in summary and "passed" in summary:
         return Outcome(PASSED, seconds, summary, log=str(log))
