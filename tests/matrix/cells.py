@@ -104,15 +104,19 @@ def _pyenv_roots() -> list[str]:
 def candidates(minor: str) -> list[tuple[str, str]]:
     """Where a Python ``minor`` may be, in order of preference, each with a word on where it came from.
 
-    1. ``MATRIX_PYTHON_3_10`` (for 3.10): an explicit interpreter, for a machine laid out differently;
+    1. ``MATRIX_PYTHON_3_10`` (for 3.10): an explicit interpreter, for a machine laid out differently; ``none``
+       stands for a machine without that Python (to see how a cell that cannot run is reported);
     2. pyenv's installs, newest patch first (``pyenv root``, ``$PYENV_ROOT``, ``~/.pyenv``): real interpreters,
        unlike pyenv's shims, which run only the versions pyenv has activated;
     3. ``python3.10`` on PATH (pyenv shims skipped), then /usr/local/bin and /usr/bin (a distribution's Python).
     """
     found: list[tuple[str, str]] = []
-    override = os.environ.get("MATRIX_PYTHON_" + minor.replace(".", "_"))
+    variable = "MATRIX_PYTHON_" + minor.replace(".", "_")
+    override = os.environ.get(variable)
+    if override == "none":
+        return []
     if override:
-        found.append((override, "MATRIX_PYTHON_" + minor.replace(".", "_")))
+        found.append((override, variable))
     for root in _pyenv_roots():
         installs = glob.glob(os.path.join(root, "versions", minor + ".*", "bin", "python" + minor))
         for path in sorted(installs, key=_patch_key, reverse=True):
@@ -139,5 +143,6 @@ def find_python(minor: str) -> tuple[FoundPython | None, list[str]]:
             return FoundPython(os.path.abspath(path), version, how), tried
         tried.append(f"{path} ({how}): not a working CPython {minor} with venv and ensurepip")
     if not tried:
-        tried.append(f"no python{minor} in MATRIX_PYTHON_{minor.replace('.', '_')}, pyenv or PATH")
+        variable = "MATRIX_PYTHON_" + minor.replace(".", "_")
+        tried.append(f"{variable}=none" if os.environ.get(variable) == "none" else f"no python{minor} in {variable}, pyenv or PATH")
     return None, tried

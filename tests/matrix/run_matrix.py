@@ -294,6 +294,16 @@ def run_cell(cell: Cell, checks: list[str], work_tmp: Path) -> CellResult:
 # --- the report ---------------------------------------------------------------------------------------------------
 
 
+def shorten(reason: str, width: int = 400) -> str:
+    """One line of a failure for the terminal (the JSON keeps it whole): a test's name without pytest's shortened
+    message, the demo's own failure line (marked ✗) rather than what it printed before it."""
+    if reason.startswith(("FAILED ", "ERROR ")) and " - " in reason:
+        reason = reason.split(" - ", 1)[0]
+    elif "✗ " in reason:
+        reason = reason[reason.index("✗ "):]
+    return reason if len(reason) <= width else reason[: width - 3] + "..."
+
+
 def table(results: list[CellResult], checks: list[str]) -> str:
     headers = ["core", "ansible-core", "python", "setup", *checks]
     rows = []
@@ -357,7 +367,7 @@ def main(argv=None) -> int:
     for core, check, outcome in failed:
         say(f"\n{core} {check} failed: {outcome.summary}  (log: {outcome.log})")
         for reason in outcome.reasons[:12]:
-            say("    " + reason[:600])
+            say("    " + shorten(reason))
     for core in not_runnable:
         outcome = by_core[core].setup
         say(f"\n{core} not runnable" + (" (allowed)" if args.allow_not_runnable else "") + ": " + outcome.reasons[0])
