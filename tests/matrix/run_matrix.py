@@ -300,7 +300,7 @@ def shorten(reason: str, width: int = 400) -> str:
     if reason.startswith(("FAILED ", "ERROR ")) and " - " in reason:
         reason = reason.split(" - ", 1)[0]
     elif "✗ " in reason:
-        reason = reason[reason.index("✗ "):]
+        reason = reason[reason.rindex("✗ "):]
     return reason if len(reason) <= width else reason[: width - 3] + "..."
 
 
