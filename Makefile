@@ -179,7 +179,8 @@ BENCH_ARGS ?=
 bench: venv
 	PATH="$(VENV_PATH)" '$(VENV_BIN)/python' -m tests.bench.run_bench $(BENCH_ARGS)
 
-# Every supported ansible-core, 2.16 to 2.21 (tests/matrix/run_matrix.py; ~10 minutes warm, see README): for each, a
+# Every supported ansible-core, 2.16 to 2.21 (tests/matrix/run_matrix.py; about 9.5 CPU-minutes once the environments
+# exist, 13 minutes of wall time on a busy 2-CPU machine, 3 more the first time): for each, a
 # virtual environment under .cache/matrix/ on a Python that core supports (tests/matrix/cells.py says which, and how it
 # is found), from tests/matrix/requirements-<core>.txt, made again when that file changes; in it the unit tests, the
 # role twice and in check mode against the simulator, the demo's MCP client, and ansible-test sanity on 2.16 and 2.21.
