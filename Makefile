@@ -71,6 +71,8 @@ help:
 	@echo '  bench        the role against the simulator: requests and time vs the floor and a uri baseline (not in test)'
 	@echo '  real-artifacts  fetch the pinned real AM/APIM artifacts into .cache/real with Maven (tests/real/maven)'
 	@echo '  test-real    pytest tests/real against real AM 4.12.4 and OSS APIM 4.12.17 on PostgreSQL 15 (not in test)'
+	@echo '  test-matrix  unit, role, check mode, demo (and sanity on the oldest and newest) on ansible-core 2.16 to 2.21'
+	@echo '  matrix-lock  regenerate tests/matrix/requirements-<core>.txt from tests/matrix/requirements.in'
 	@echo '  docs         regenerate docs/collection/ (antsibull-docs) and CHANGELOG.md (antsibull-changelog)'
 	@echo '  clean        remove .venv, caches and test output'
 
@@ -193,6 +195,28 @@ real-artifacts: venv
 
 test-real: venv real-artifacts
 	PATH="$(VENV_PATH)" '$(VENV_BIN)/pytest' -rsx tests/real $(REAL_ARGS)
+
+# Every supported ansible-core, 2.16 to 2.21 (tests/matrix/run_matrix.py; about 9.5 CPU-minutes once the environments
+# exist, 13 minutes of wall time on a busy 2-CPU machine, 3 more the first time): for each, a
+# virtual environment under .cache/matrix/ on a Python that core supports (tests/matrix/cells.py says which, and how it
+# is found), from tests/matrix/requirements-<core>.txt, made again when that file changes; in it the unit tests, the
+# role twice and in check mode against the simulator, the demo's MCP client, and ansible-test sanity on 2.16 and 2.21.
+# Two cells at once. A cell whose Python the machine lacks is reported "not runnable" and fails the target unless
+# MATRIX_ALLOW_NOT_RUNNABLE=1. Prints a table; writes .cache/matrix/results.json. MATRIX_ARGS='--cores 2.16 --checks
+# unit,role' runs a part. The runner needs only the standard library: it runs on $(PYTHON), without .venv.
+MATRIX_ARGS ?=
+MATRIX_ALLOW_NOT_RUNNABLE ?=
+
+.PHONY: test-matrix matrix-lock
+test-matrix:
+	MATRIX_ALLOW_NOT_RUNNABLE='$(MATRIX_ALLOW_NOT_RUNNABLE)' $(PYTHON) -m tests.matrix.run_matrix --work-tmp '$(WORK_TMP)/matrix' $(MATRIX_ARGS)
+
+# Deliberately, like requirements-dev.txt: resolves tests/matrix/requirements.in plus each cell's ansible-core pin with
+# the cell's own Python, and says when a newer patch of a core is out (MATRIX_LOCK_ARGS='--cores 2.21' for one).
+MATRIX_LOCK_ARGS ?=
+
+matrix-lock:
+	$(PYTHON) -m tests.matrix.lock $(MATRIX_LOCK_ARGS)
 
 clean:
 	rm -rf '$(VENV)' '$(CACHE_DIR)' '$(WORK_TMP)' tests/output .ansible .pytest_cache
