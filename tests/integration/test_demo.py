@@ -38,8 +38,9 @@ def test_the_demo_secures_the_mcp_server_then_lets_a_real_client_in_and_stops_th
     out = proc.stdout
     assert proc.returncode == 0, out + proc.stderr
     # The first run makes every change of the guide, the second none.
-    assert "✓ changed  OAuth2 plan | Publish the OAuth2 plan, validating tokens with AM" in out
-    assert "✓ ok       Proxy API | The gateway proxies the MCP server (keyless test)" in out
+    assert "✓ changed  OAuth2 plan | Create the OAuth2 plan that uses the AM resource" in out
+    assert "✓ ok       Proxy API | Verify that it proxies the MCP server without authentication" in out
+    assert "✓ ok       Verification | An MCP client gets the 401 challenge, then a token from AM, then the tools" in out
     assert re.search(r"-> [1-9]\d* changed", out)
     assert re.search(r"✓ nothing to change: 0 changed", out)
     # The challenge, then the whole client flow, then the tool's answer.

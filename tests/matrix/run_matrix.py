@@ -56,7 +56,7 @@ ROLE_TESTS = "tests/integration/test_role_secure_mcp.py::"
 PYTEST_CHECKS = {
     "unit": ["tests/unit"],
     "role": [ROLE_TESTS + f"test_converges_then_changes_nothing_predicts_nothing_and_lets_a_real_client_in[{PROFILE}]"],
-    "check": [ROLE_TESTS + f"test_check_mode_on_a_fresh_install_writes_nothing_and_predicts_the_changes[{PROFILE}]"],
+    "check": [ROLE_TESTS + f"test_check_mode_on_a_fresh_install_predicts_the_run[{PROFILE}]"],
     "demo": ["tests/integration/test_demo.py::"
              "test_the_demo_secures_the_mcp_server_then_lets_a_real_client_in_and_stops_the_simulator"],
 }

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from ansible.module_utils.testing import patch_module_args
+from tests.unit.module_args import patch_module_args
 
 from ansible_collections.mcpgate.gravitee.plugins.module_utils.managed import Description, Field, Managed, Step
 from ansible_collections.mcpgate.gravitee.plugins.module_utils.module import GraviteeModule
