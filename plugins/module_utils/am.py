@@ -19,6 +19,7 @@ import unicodedata
 
 from urllib.parse import quote, urlsplit
 
+from ansible_collections.mcpgate.gravitee.plugins.module_utils.client import GraviteeError
 from ansible_collections.mcpgate.gravitee.plugins.module_utils.module import ModuleError
 
 # The only protected-resource type.  Required on list, GET and DELETE (released AM answers 500
@@ -143,7 +144,12 @@ class AmApi(object):
         params = {"type": MCP_SERVER}
         if q is not None:
             params["q"] = q
-        return list(self._pages(self.domains_path(domain_id, "protected-resources"), params, stop))
+        try:
+            return list(self._pages(self.domains_path(domain_id, "protected-resources"), params, stop))
+        except GraviteeError as exc:
+            if exc.status == 404:
+                exc.hint = "AM has no MCP servers (protected resources) here: AM 4.10 or later is required"
+            raise
 
     def mcp_server(self, domain_id, server_id):
         """GET .../protected-resources/{id}?type=MCP_SERVER, or None."""

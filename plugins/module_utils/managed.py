@@ -204,6 +204,7 @@ class Managed(object):
         self.params = module.params
         self.state = module.params.get("state") or "present"
         self.wanted = self.description.wanted(module.params)
+        self.changed_options = []  # the options whose value differed, when the object is updated
 
     # -- to implement -------------------------------------------------------------------------------
     def find(self):
@@ -246,5 +247,5 @@ class Managed(object):
             return [delete(current)] if current is not None else []
         if current is None:
             return [create(self.wanted)]
-        options = self.description.differences(self.wanted, current, update_secrets)
-        return [update(current, options)] if options else []
+        self.changed_options = self.description.differences(self.wanted, current, update_secrets)
+        return [update(current, self.changed_options)] if self.changed_options else []

@@ -212,6 +212,13 @@ mcp_server:
         description: Forecast for a city
         scopes: [openid]
         type: mcp_tool
+changes:
+  description:
+    - The options whose value differed from the MCP server's, when the task updated it (or would, in check mode).
+  returned: always
+  type: list
+  elements: str
+  sample: [resource_identifiers]
 domain:
   description: The AM domain of the MCP server.
   returned: always
@@ -515,7 +522,7 @@ class McpServer(Managed):
 def run(module):
     server = McpServer(module)
     _before, after = server.ensure()
-    output = dict(mcp_server=server.shown(after) or {},
+    output = dict(mcp_server=server.shown(after) or {}, changes=server.changed_options,
                   domain=dict((key, server.domain.get(key)) for key in ("id", "name", "hrid", "path")))
     if after is not None:
         for key, name in (("id", "id"), ("clientId", "client_id")):

@@ -276,7 +276,7 @@ class McpProxyApi(Managed):
 
     # -- create and update ------------------------------------------------------------------------
     def create(self, wanted):
-        missing = [option for option in ("name", "context_path", "mcp_server_url") if option not in wanted]
+        missing = [option for option in ("name", "context_path", "mcp_server_url") if not wanted.get(option)]
         if missing:
             raise ModuleError("%s required to create the API at %s" % (
                 " and ".join(missing) + (" is" if len(missing) == 1 else " are"), shown_path(wanted.get("context_path"))))

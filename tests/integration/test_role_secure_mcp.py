@@ -291,7 +291,7 @@ def test_bad_input_fails_in_preflight_before_any_write_naming_the_variable(sim):
         ({"secure_mcp_am_domain": "no-such-domain"}, ["secure_mcp_am_domain", "'no-such-domain'"]),
         ({"secure_mcp_server_url": "not a url"}, ["secure_mcp_server_url", "http(s) URL"]),
         ({"secure_mcp_tools": [{"key": "forecast", "scopes": ["weather:read"]}]}, ["secure_mcp_tools", "weather:read"]),
-        ({"secure_mcp_dcr_opne": False}, ["secure_mcp_dcr_opne", "not variables of the secure_mcp role"]),
+        ({"secure_mcp_dcr_opne": False}, ["secure_mcp_dcr_opne", "not options of the secure_mcp role"]),
     ]
     sim.clear_requests()
     for overrides, expected in cases:

@@ -24,8 +24,11 @@ TRACEBACK = re.compile(r"Traceback \(most recent call last\)|MODULE FAILURE|Exce
 
 
 def first_failure(run: PlaybookRun):
-    """The first failed task whose message is shown (a no_log task's error is repeated by the task after it)."""
-    return next(r for r in run.results if r.failed and "censored" not in r.result)
+    """The failure a person reads: the role's report of it (its rescue names the role variable), else the first failed
+    task whose message is shown (a no_log task's error is repeated by the task after it)."""
+    failed = [r for r in run.results if r.failed and "censored" not in r.result]
+    report = [r for r in failed if r.task.endswith("Failed run | Report the failure")]
+    return (report or failed)[0]
 
 
 def no_traceback(run: PlaybookRun) -> bool:

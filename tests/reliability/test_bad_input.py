@@ -224,7 +224,7 @@ def role_cases(sim):
             "malformed MCP server URL",
             {"secure_mcp_server_url": "mcp.internal:3001"},
             None,
-            ["secure_mcp_server_url", "http(s) URLs"],
+            ["secure_mcp_server_url", "http(s) URL"],
         ),
         (
             "gateway URL with a query",
