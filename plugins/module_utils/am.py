@@ -104,8 +104,7 @@ class AmApi(object):
         while True:
             answer = self.client.get(path, params=dict(params or {}, page=page, size=PAGE_SIZE)) or {}
             data = answer.get("data") or []
-            for item in data:
-                yield item
+            yield from data
             seen += len(data)
             total = answer.get("totalCount")
             if (stop is not None and any(stop(item) for item in data)) or not data or not isinstance(total, int) or seen >= total:

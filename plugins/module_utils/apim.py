@@ -70,8 +70,7 @@ class ApimApi(object):
             else:
                 answer = self.client.get(path, params=query)
             answer = answer or {}
-            for item in answer.get("data") or []:
-                yield item
+            yield from answer.get("data") or []
             if page >= ((answer.get("pagination") or {}).get("pageCount") or 1):
                 return
             page += 1
