@@ -200,6 +200,7 @@ from ansible_collections.mcpgate.gravitee.plugins.module_utils.apim import (
     plan_security_type,
     require_v4,
 )
+from ansible_collections.mcpgate.gravitee.plugins.module_utils.client import GraviteeError
 from ansible_collections.mcpgate.gravitee.plugins.module_utils.managed import Description, Field, Managed, Step
 from ansible_collections.mcpgate.gravitee.plugins.module_utils.module import GraviteeModule, ModuleError
 
@@ -360,14 +361,27 @@ class Plan(Managed):
 
     def move(self, plan, state):
         action, status = MOVES[state]
-        return Step(action, lambda p: dict(p, status=status), lambda p: self.apim.plan_action(self.api["id"], p["id"], action))
+        return Step(action, lambda p: dict(p, status=status), lambda p: self.act(p, action, status))
+
+    def act(self, plan, action, status):
+        """POST _publish, _deprecate or _close; a plan another run moved there first is where it was asked to be."""
+        try:
+            return self.apim.plan_action(self.api["id"], plan["id"], action)
+        except GraviteeError as exc:
+            if exc.status == 400 and exc.code == "plan." + status.lower():
+                return None
+            raise
 
     def delete(self, plan):
         # A published or deprecated plan is closed first (which closes its subscriptions); STAGING, CLOSED and
         # keyless plans, which have no subscriptions, are deleted as they are (facts section 4.2).
         if plan.get("status") in ACTIVE_PLAN_STATUSES and plan_security_type(plan) != "KEY_LESS":
-            self.apim.plan_action(self.api["id"], plan["id"], "close")
-        self.apim.delete_plan(self.api["id"], plan["id"])
+            self.act(plan, "close", "CLOSED")
+        try:
+            self.apim.delete_plan(self.api["id"], plan["id"])
+        except GraviteeError as exc:
+            if exc.status != 404:  # another run deleted it first: absent is what was asked for
+                raise
 
 
 def needs_redeploy(api, before, after):
