@@ -100,7 +100,6 @@ EXAMPLES = r"""
       open: true
       allow_localhost_redirect_uri: true
       allow_http_scheme_redirect_uri: true
-  register: domain_settings
 
 - name: Let users sign up on the login page, and restrict the scopes registered clients may get
   mcpgate.gravitee.am_domain_settings:

@@ -122,7 +122,8 @@ seealso:
 
 EXAMPLES = r"""
 # The guide's switch to OAuth2, in an order that never serves the API without a token: publish the OAuth2 plan,
-# delete the keyless plan of the guide's first test if there is one, then one deployment.
+# delete the keyless plan of the guide's first test if there is one (the role mcpgate.gravitee.secure_mcp makes
+# one), then one deployment.
 - name: The OAuth2 plan, with tokens checked by the AM resource of the API
   mcpgate.gravitee.apim_plan:
     api: /weather-mcp

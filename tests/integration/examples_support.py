@@ -5,8 +5,8 @@ text of the module file, with only the connection values and host names of ``SUB
 simulator's. The modules' blocks run in one play, in ``ORDER`` (the guide's order), so that a block finds what the
 blocks before it made and registered: the examples chain by using the same objects (the API at ``/weather-mcp``, the
 AM domain ``mcp``, the MCP server ``weather-mcp``, the resource ``AM authorization server``) and the same registered
-variables (``apim`` from apim_info, ``mcp_server`` from am_mcp_server, whose ``client_secret`` apim_resource hands to
-APIM).
+variables (``mcp_server`` from am_mcp_server, whose ``client_secret`` apim_resource hands to APIM and mcp_probe uses).
+No example deploys the API before its OAuth2 plan is published: the guide's keyless test stage is the role's.
 """
 
 from __future__ import annotations
@@ -27,11 +27,10 @@ REPO_ROOT = HERE.parents[1]
 MODULES_DIR = REPO_ROOT / "plugins" / "modules"
 COLLECTION = "mcpgate.gravitee"
 
-# The order the modules' EXAMPLES run in, the guide's: read what exists; create the MCP proxy API (with the keyless
-# test stage of a first install); register the MCP server in AM; the domain's settings; the AM resource in the API;
-# the OAuth2 plan, the keyless plan deleted, one deployment; then the verification through the gateway. A module
-# not listed here (one added since) runs after these, in alphabetical order: place it here when its examples need
-# to run earlier.
+# The order the modules' EXAMPLES run in, the guide's: read what exists; create the MCP proxy API (not deployed);
+# register the MCP server in AM; the domain's settings; the AM resource in the API; the OAuth2 plan, the keyless
+# plan deleted, one deployment; then the verification through the gateway. A module not listed here (one added
+# since) runs after these, in alphabetical order: place it here when its examples need to run earlier.
 ORDER = ("apim_info", "am_info", "apim_api", "am_mcp_server", "am_domain_settings", "apim_resource", "apim_plan",
          "mcp_probe")
 
@@ -50,8 +49,6 @@ VARIABLES = {
     "apim_token": lambda sim: sim.apim_token,  # an APIM personal access token
     "am_password": lambda sim: sim.env()["GRAVITEE_AM_PASSWORD"],
 }
-# Any host name of the documentation's that the table does not map is an example the simulator can't run.
-UNMAPPED_HOST = re.compile(r"https?://[^\s/\"'{}]*(\.example\.com|\.internal)\b[^\s\"']*")
 GATEWAY_URL = re.compile(re.escape("https://gw.example.com") + r"(/[a-z0-9._~-][a-z0-9._~/-]*)")
 
 # Objects a module returns as the server has them, whose keys depend on the server's version and on what is set
@@ -70,7 +67,6 @@ ANSIBLE_KEYS = frozenset(("changed", "failed", "invocation", "diff", "warnings",
 class Module:
     name: str
     examples_text: str
-    documentation: dict[str, Any]
     returns: dict[str, Any]
 
     @property
@@ -82,12 +78,12 @@ class Module:
 
 
 def documentation_strings(path: Path) -> dict[str, str]:
-    """DOCUMENTATION, EXAMPLES and RETURN of a module file, read without importing it."""
+    """EXAMPLES and RETURN of a module file, read without importing it."""
     found = {}
     for node in ast.parse(path.read_text()).body:
         if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str):
             for target in node.targets:
-                if isinstance(target, ast.Name) and target.id in ("DOCUMENTATION", "EXAMPLES", "RETURN"):
+                if isinstance(target, ast.Name) and target.id in ("EXAMPLES", "RETURN"):
                     found[target.id] = node.value.value
     return found
 
@@ -99,8 +95,7 @@ def discover() -> list[Module]:
         if path.name == "__init__.py":
             continue
         strings = documentation_strings(path)
-        modules.append(Module(path.stem, strings.get("EXAMPLES", ""), yaml.safe_load(strings.get("DOCUMENTATION", "")) or {},
-                              yaml.safe_load(strings.get("RETURN", "")) or {}))
+        modules.append(Module(path.stem, strings.get("EXAMPLES", ""), yaml.safe_load(strings.get("RETURN", "")) or {}))
     rank = {name: index for index, name in enumerate(ORDER)}
     return sorted(modules, key=lambda module: (rank.get(module.name, len(ORDER)), module.name))
 
@@ -109,19 +104,6 @@ def substitute(text: str, sim) -> str:
     for documented, server in SUBSTITUTIONS.items():
         text = text.replace(documented, sim.urls[server])
     return text
-
-
-def unmapped_hosts(modules: list[Module]) -> dict[str, list[str]]:
-    """Host names in the examples that the substitution table does not map, by module."""
-    found = {}
-    for module in modules:
-        text = module.examples_text
-        for documented in SUBSTITUTIONS:
-            text = text.replace(documented, "")
-        hosts = sorted(set(match.group(0) for match in UNMAPPED_HOST.finditer(text)))
-        if hosts:
-            found[module.name] = hosts
-    return found
 
 
 def watched_urls(modules: list[Module], sim) -> list[str]:
