@@ -152,8 +152,8 @@ EXAMPLES = r"""
 RETURN = r"""
 resource:
   description:
-    - The resource as the server now has it (in check mode, as it would have it), with the defaults the server
-      filled in. Secrets are masked.
+    - The resource as the server now has it, with the defaults the server filled in (in check mode, as it would
+      have it, without the defaults of a resource that would be created). Secrets are masked.
   returned: when the resource exists (or would, in check mode)
   type: dict
   sample:

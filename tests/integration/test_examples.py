@@ -20,7 +20,6 @@ then for real, then again. The test asserts that
 
 from __future__ import annotations
 
-import pytest
 import requests
 import yaml
 
