@@ -101,13 +101,13 @@ EXAMPLES = r"""
       allow_localhost_redirect_uri: true
       allow_http_scheme_redirect_uri: true
 
-- name: Let users sign up on the login page, and restrict what registered clients may ask for
+- name: Let users sign up on the login page, and restrict the scopes registered clients may get
   mcpgate.gravitee.am_domain_settings:
     domain: mcp
     user_registration: true
     dynamic_client_registration:
       # MCP SDK clients ask for offline_access (a refresh token): keep it allowed.
-      allowed_scopes: [openid, profile, offline_access, weather:read]
+      allowed_scopes: [openid, profile, offline_access, mcp:tools]
 """
 
 RETURN = r"""

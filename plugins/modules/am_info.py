@@ -63,13 +63,15 @@ EXAMPLES = r"""
     domain: mcp
     client_id: weather-mcp
     resource_identifier: https://gw.example.com/weather-mcp
-  register: am
+  register: am_weather
 """
 
 RETURN = r"""
 domain:
   description:
-    - The domain as AM returns it (what the credentials may read), with its settings, secrets masked.
+    - The domain as AM returns it to these credentials, with its settings; secrets masked, server-owned fields such
+      as C(createdAt) and C(updatedAt) left out.
+    - Its keys depend on the AM version and on what the domain has set; those a playbook needs most are below.
   returned: always
   type: dict
   contains:
@@ -88,17 +90,74 @@ domain:
     enabled:
       description: Whether the domain is enabled.
       type: bool
+    description:
+      description: Description of the domain.
+      type: str
+      returned: when it has one
+    oidc:
+      description: The OpenID settings, among them C(clientRegistrationSettings) (Dynamic Client Registration).
+      type: dict
 mcp_servers_supported:
   description: Whether AM answers for MCP servers (protected resources), that is whether it is AM 4.10 or later.
   returned: always
   type: bool
 mcp_servers:
   description:
-    - The MCP servers of the domain (id, name, clientId, resourceIdentifiers, features).
+    - The MCP servers of the domain as AM lists them, server-owned fields (C(updatedAt), C(createdAt)) left out.
     - With O(client_id), only what answers the question, see O(client_id).
   returned: always
   type: list
   elements: dict
+  contains:
+    id:
+      description: Id of the MCP server.
+      type: str
+    clientId:
+      description: OAuth2 client id.
+      type: str
+    name:
+      description: Name.
+      type: str
+    description:
+      description: Description.
+      type: str
+      returned: when it has one
+    type:
+      description: C(mcp_server).
+      type: str
+    resourceIdentifiers:
+      description: Resource identifiers, lower-cased as AM stores them.
+      type: list
+      elements: str
+    features:
+      description: The tools, each with C(key), C(description), C(type) (C(mcp_tool)) and C(scopes).
+      type: list
+      elements: dict
+    settings:
+      description: The OAuth2 settings of its client (grant types, authentication method), never the secret.
+      type: dict
+      returned: AM 4.11 and later
+    secretSettings:
+      description: The id and algorithm of each of its client secrets, never a secret.
+      type: list
+      elements: dict
+      returned: AM 4.11 and later
+    certificate:
+      description: Id of the certificate its client uses.
+      type: str
+      returned: AM 4.11 and later, when set
+  sample:
+    - id: 9f2c3a0e4b6d4c1e8a7b5d3c2e1f0a9b
+      clientId: weather-mcp
+      name: Weather MCP
+      type: mcp_server
+      resourceIdentifiers: [https://gw.example.com/weather-mcp]
+      features:
+        - {key: get_weather, description: Current weather for a city, type: mcp_tool, scopes: ["mcp:tools"]}
+      settings:
+        oauth: {clientId: weather-mcp, grantTypes: [client_credentials], tokenEndpointAuthMethod: client_secret_basic}
+      secretSettings:
+        - {id: 3c1d2e4f5a6b7c8d9e0f1a2b3c4d5e6f, algorithm: NONE}
 """
 
 from ansible_collections.mcpgate.gravitee.plugins.module_utils.am import AmApi, find_domain, find_mcp_server_by_client_id

@@ -138,36 +138,32 @@ seealso:
 """
 
 EXAMPLES = r"""
-- name: Register the MCP proxy API as an MCP server in AM
+- name: Register the MCP proxy API as an MCP server in AM; its identifier is the URL MCP clients use
   mcpgate.gravitee.am_mcp_server:
     domain: mcp
     name: Weather MCP
     resource_identifiers: https://gw.example.com/weather-mcp
     client_id: weather-mcp
   register: mcp_server
-  no_log: true  # the result holds the generated client secret, returned only at creation
-
-- name: Keep the generated secret (for example in a vault) before anything else
-  ansible.builtin.set_fact:
-    weather_mcp_client_secret: "{{ mcp_server.client_secret }}"
-  when: mcp_server.client_secret is defined
+  # AM generates the client secret and shows it once, in this result, when it creates the server: keep the result
+  # out of the output. The mcpgate.gravitee.apim_resource example hands mcp_server.client_secret to APIM.
   no_log: true
 
-- name: Declare the tools and the scopes each needs (the scopes exist in the domain)
+- name: Declare the tools and the scopes a token needs for each (the scopes exist in the domain)
   mcpgate.gravitee.am_mcp_server:
     domain: mcp
     name: Weather MCP
     resource_identifiers: https://gw.example.com/weather-mcp
     client_id: weather-mcp
     tools:
-      - key: get_forecast
-        description: Forecast for a city
-        scopes: [openid]
+      - key: get_weather
+        description: Current weather for a city
+        scopes: [mcp:tools]
 
-- name: Remove the MCP server
+- name: Remove the MCP server of a retired API
   mcpgate.gravitee.am_mcp_server:
     domain: mcp
-    client_id: weather-mcp
+    client_id: weather-mcp-v1
     state: absent
 """
 

@@ -117,7 +117,7 @@ seealso:
 """
 
 EXAMPLES = r"""
-- name: Put the weather MCP server behind an APIM MCP proxy
+- name: Put the weather MCP server behind an APIM MCP proxy (a new API is stopped and not deployed)
   mcpgate.gravitee.apim_api:
     name: Weather MCP
     context_path: /weather-mcp
@@ -126,27 +126,20 @@ EXAMPLES = r"""
     gateway_url: https://gw.example.com
   register: weather_api
 
-- name: Deploy and start it (needs a published plan, see mcpgate.gravitee.apim_plan)
-  mcpgate.gravitee.apim_api:
-    context_path: /weather-mcp
-    state: started
+# Deploying and starting the API (state: started) needs a published plan: the last mcpgate.gravitee.apim_plan
+# example does it once the OAuth2 plan is published, so that the API is never served without a token.
 
-- name: Point the proxy at a new MCP server address; nothing else changes
+- name: Remove the API of a retired MCP server (stopped first, its plans closed)
   mcpgate.gravitee.apim_api:
-    context_path: /weather-mcp
-    mcp_server_url: http://weather-mcp-v2.internal:3001/mcp
-    state: started
-
-- name: Remove the API
-  mcpgate.gravitee.apim_api:
-    context_path: /weather-mcp
+    context_path: /weather-mcp-v1
     state: absent
 """
 
 RETURN = r"""
 api:
   description:
-    - The API as the server now has it (in check mode, as it would have it), secrets masked.
+    - The API as the server now has it (in check mode, as it would have it), secrets masked. In check mode, an API
+      that an earlier task would create holds only what this task's options say.
     - Server-owned fields such as C(createdAt), C(updatedAt), C(deployedAt), C(_links) and C(primaryOwner) are left
       out.
   returned: when the API exists (or would, in check mode)
@@ -179,8 +172,9 @@ state:
   sample: STARTED
 deployment_state:
   description:
-    - The server's C(deploymentState) after the task (predicted in check mode) C(DEPLOYED) or C(NEED_REDEPLOY).
-    - APIM does not count every change as one to deploy (a deleted plan is not), see O(force_deploy).
+    - The server's C(deploymentState) after the task, C(DEPLOYED) or C(NEED_REDEPLOY) (predicted in check mode).
+    - APIM does not count every change as one to deploy (a deleted plan is not), so C(DEPLOYED) does not always mean
+      that the gateway runs what the API now holds; see O(force_deploy).
   returned: when the API exists (or would, in check mode)
   type: str
   sample: DEPLOYED

@@ -33,7 +33,7 @@ options:
 """
 
 EXAMPLES = r"""
-- name: APIM can run MCP proxy APIs
+- name: APIM can run MCP proxy APIs, and what it holds for the weather MCP server already
   mcpgate.gravitee.apim_info:
     url: https://apim.example.com
     token: "{{ apim_token }}"

@@ -19,10 +19,11 @@ description:
   - Plans follow the server's status machine, STAGING, PUBLISHED, DEPRECATED, CLOSED, and a closed plan cannot be
     reopened. A move the server does not allow (publishing a closed or deprecated plan, deprecating a plan that
     was never published, changing the security type of a plan) fails before any change, saying what to do instead.
-  - The module does not deploy the API. Publishing, closing or deleting a plan that left STAGING, or changing its
-    security settings, reaches the gateway only at the next deployment (RV(needs_redeploy)); deploy it with
-    M(mcpgate.gravitee.apim_api), O(mcpgate.gravitee.apim_api#module:state=started) and
-    O(mcpgate.gravitee.apim_api#module:force_deploy=true).
+  - The module does not deploy the API. Publishing a plan, closing or deleting a plan that has left STAGING, or
+    changing the security settings of such a plan reaches the gateway only at the next deployment, and the task
+    returns RV(needs_redeploy) true; deploy with M(mcpgate.gravitee.apim_api),
+    O(mcpgate.gravitee.apim_api#module:state=started), giving O(mcpgate.gravitee.apim_api#module:force_deploy) the
+    value of RV(needs_redeploy) (see the last example).
   - APIM does not count a deleted plan as a change to deploy (the API still reads C(DEPLOYED)), while the gateway
     keeps serving the plan until the next deployment. So after deleting a published plan, deploy the API with
     O(mcpgate.gravitee.apim_api#module:force_deploy=true) when RV(needs_redeploy) is true; the module warns.
@@ -120,14 +121,9 @@ seealso:
 """
 
 EXAMPLES = r"""
-# The guide's sequence, safe to run again: the keyless test plan is published only while the API is not secured.
-- name: A keyless plan to test the MCP proxy (only before the OAuth2 plan exists)
-  mcpgate.gravitee.apim_plan:
-    api: /weather-mcp
-    name: Keyless test
-    security: keyless
-    state: published
-
+# The guide's switch to OAuth2, in an order that never serves the API without a token: publish the OAuth2 plan,
+# delete the keyless plan of the guide's first test if there is one (the role mcpgate.gravitee.secure_mcp makes
+# one), then one deployment.
 - name: The OAuth2 plan, with tokens checked by the AM resource of the API
   mcpgate.gravitee.apim_plan:
     api: /weather-mcp
@@ -138,14 +134,14 @@ EXAMPLES = r"""
     state: published
   register: oauth2_plan
 
-- name: Delete the keyless plan so that no request gets in without a token
+- name: Delete the keyless test plan, if any, so that no request gets in without a token
   mcpgate.gravitee.apim_plan:
     api: /weather-mcp
     name: Keyless test
     state: absent
   register: keyless_removal
 
-- name: Deploy what changed (APIM does not report a deleted plan as a change to deploy)
+- name: Deploy and start the API with what changed (APIM does not count a deleted plan as a change to deploy)
   mcpgate.gravitee.apim_api:
     context_path: /weather-mcp
     state: started
@@ -154,19 +150,26 @@ EXAMPLES = r"""
 
 RETURN = r"""
 plan:
-  description: The plan as the server now has it (in check mode, as it would have it), secrets masked.
+  description:
+    - The plan as the server now has it (in check mode, as it would have it), secrets masked.
+    - Server-owned fields such as C(createdAt), C(updatedAt), C(publishedAt), C(closedAt), C(needRedeployAt),
+      C(order) and C(_links) are left out.
   returned: when the plan exists (or would, in check mode)
   type: dict
   sample:
     id: 5e8b3c1a-9d2f-4e7a-8b3c-1a9d2f4e7a8b
     name: OAuth2
+    description: MCP clients authenticated by Gravitee AM
+    apiId: 4b1d0e5c-2f3e-4c6b-9d1d-0e5c2f3e4c6b
+    definitionVersion: V4
     status: PUBLISHED
     mode: STANDARD
     validation: AUTO
     security:
       type: OAUTH2
       configuration: {oauthResource: AM authorization server, modeStrict: true, propagateAuthHeader: true,
-                      checkRequiredScopes: false}
+                      checkRequiredScopes: false, extractPayload: false}
+    flows: []
 id:
   description: Id of the plan.
   returned: when the plan exists; not in check mode when the plan would be created
@@ -178,12 +181,13 @@ status:
   sample: PUBLISHED
 needs_redeploy:
   description:
-    - "Whether the gateway gets what this task did only at the next deployment of the API: the task published,
-      closed or deleted a plan that had left STAGING, or changed the security settings of such a plan; or the
-      server already reported the API out of sync (C(NEED_REDEPLOY)). Deprecating or renaming a plan, or anything
-      done to a plan in STAGING, needs no deployment."
-    - It is not the server's C(deploymentState), which does not count a deleted plan. Pass it to the
-      O(mcpgate.gravitee.apim_api#module:force_deploy) option of M(mcpgate.gravitee.apim_api).
+    - "Whether what this task did reaches the gateway only at the next deployment of the API: it published a plan
+      (one it created too), closed or deleted a plan that had left STAGING, or changed the security settings of such
+      a plan; or the server already reported the API out of sync (C(NEED_REDEPLOY)). Deprecating a plan, changing
+      its name or description, and anything done to a plan in STAGING need no deployment."
+    - It is not the server's C(deploymentState), which does not count a deleted plan. Give it to the
+      O(mcpgate.gravitee.apim_api#module:force_deploy) option of M(mcpgate.gravitee.apim_api), as the last example
+      does.
   returned: always
   type: bool
 """
@@ -389,8 +393,10 @@ def needs_redeploy(api, before, after):
     deleted plan it does not count): a plan out of STAGING published, closed, deleted or re-secured."""
     if (api or {}).get("deploymentState") == "NEED_REDEPLOY":
         return True
-    if before is None or before == after:
+    if before == after:
         return False
+    if before is None:  # created in this task: the gateway gets it once it is published and deployed
+        return after.get("status") != "STAGING"
     if after is None:
         return before.get("status") != "STAGING"
     if after.get("status") == "STAGING":

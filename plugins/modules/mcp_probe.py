@@ -73,6 +73,8 @@ options:
   token:
     description:
       - An OAuth2 access token to call the endpoint with, as an MCP client that has logged in would.
+      - An empty string is no token - the authenticated path is then not verified, RV(authenticated.reason) says why
+        and the task warns, but it does not fail; check that a token variable is not empty before.
       - Mutually exclusive with O(register_client) and O(client_credentials).
     type: str
   register_client:
@@ -107,7 +109,7 @@ options:
     elements: str
   authorization_server:
     description:
-      - The authorization server MCP clients must find, for example C(https://am-gw.example.com/mcp/oidc) for the AM
+      - The authorization server MCP clients must find, for example C(https://am-gateway.example.com/mcp/oidc) for the AM
         domain C(mcp). With O(expect=protected), the task fails when the protected resource metadata does not name it.
       - Whatever this option says, the task fails when the metadata's C(resource) is not O(url) (compared without
         case, as AM stores identifiers), since MCP clients would then ask for a token for another URL.
@@ -130,41 +132,57 @@ seealso:
 """
 
 EXAMPLES = r"""
+# Check mode deploys nothing, so these probes would find nothing to check: they run for real only.
 - name: The MCP server is reachable through the gateway only with a token from AM, and a client with one sees the tools
   mcpgate.gravitee.mcp_probe:
     url: https://gw.example.com/weather-mcp
     expect: protected
+    authorization_server: https://am-gateway.example.com/mcp/oidc
     register_client: true
     wait: 60
   register: probe
+  when: not ansible_check_mode
 
-- name: The metadata points at the AM domain and the authenticated path was verified
+- name: The authenticated path was verified
   ansible.builtin.assert:
     that:
-      - probe.authorization_servers == ['https://am-gw.example.com/mcp/oidc']
+      - probe.authorization_servers == ['https://am-gateway.example.com/mcp/oidc']
       - probe.authenticated.verified
-      - "'get_forecast' in probe.authenticated.tools"
+      - "'get_weather' in probe.authenticated.tools"
+  when: not ansible_check_mode
 
-- name: With an existing confidential client instead (on AM 4.11+, the AM MCP server's own client works)
+# The AM MCP server's own client (AM 4.11 and later), while the secret AM generated is at hand: mcp_server is
+# registered by the mcpgate.gravitee.am_mcp_server example, and holds the secret only in the run that created it.
+- name: With an existing confidential client instead of a registered one
   mcpgate.gravitee.mcp_probe:
     url: https://gw.example.com/weather-mcp
     expect: protected
     client_credentials:
-      client_id: mcp-weather
-      client_secret: "{{ vault_mcp_weather_secret }}"
-    scopes: [mcp:tools]
+      client_id: weather-mcp
+      client_secret: "{{ mcp_server.client_secret }}"
+  when: mcp_server.client_secret is defined
 
-- name: The keyless test stage - wait for the deployment, fail at once if the gateway cannot reach the MCP server
+- name: A token for the MCP server from AM (client credentials, for the MCP server's URL as RFC 8707 resource)
+  ansible.builtin.uri:
+    url: https://am-gateway.example.com/mcp/oauth/token
+    method: POST
+    url_username: weather-mcp
+    url_password: "{{ mcp_server.client_secret }}"
+    force_basic_auth: true
+    body_format: form-urlencoded
+    body:
+      grant_type: client_credentials
+      resource: https://gw.example.com/weather-mcp
+  register: am_token
+  no_log: true
+  when: mcp_server.client_secret is defined
+
+- name: A client with that token sees the tools
   mcpgate.gravitee.mcp_probe:
     url: https://gw.example.com/weather-mcp
-    expect: open
-    wait: 60
-
-- name: A client with a token sees the tools
-  mcpgate.gravitee.mcp_probe:
-    url: https://gw.example.com/weather-mcp
-    token: "{{ access_token }}"
+    token: "{{ am_token.json.access_token }}"
   register: authenticated
+  when: am_token is not skipped
 """
 
 RETURN = r"""
@@ -205,7 +223,7 @@ resource_metadata:
   description: The protected resource metadata document (RFC 9728).
   returned: when protected and found
   type: dict
-  sample: {"resource": "https://gw.example.com/weather-mcp", "authorization_servers": ["https://am-gw.example.com/mcp/oidc"]}
+  sample: {"resource": "https://gw.example.com/weather-mcp", "authorization_servers": ["https://am-gateway.example.com/mcp/oidc"]}
 authorization_servers:
   description: The authorization servers the metadata names.
   returned: always

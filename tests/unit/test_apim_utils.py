@@ -78,6 +78,8 @@ def test_a_change_touches_only_what_was_asked():
 
 @pytest.mark.parametrize("before, after, api_state, expected", [
     (None, {"status": "STAGING"}, "DEPLOYED", False),
+    (None, {"status": "PUBLISHED"}, "DEPLOYED", True),  # created and published in one task
+    (None, None, "DEPLOYED", False),
     ({"status": "STAGING"}, {"status": "PUBLISHED"}, "DEPLOYED", True),
     ({"status": "PUBLISHED"}, {"status": "DEPRECATED"}, "DEPLOYED", False),
     ({"status": "PUBLISHED"}, {"status": "CLOSED"}, "DEPLOYED", True),
