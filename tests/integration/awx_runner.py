@@ -112,7 +112,7 @@ def survey_errors(survey: dict[str, Any], answers: dict[str, Any]) -> list[str]:
                 errors.append(f"{name}: expected a string")
             elif len(value) < int(question.get("min") or 0) or len(value) > int(question.get("max") or len(value)):
                 errors.append(f"{name}: length {len(value)} outside {question.get('min')}..{question.get('max')}")
-        elif kind == "integer" and type(value) is not int:  # noqa: E721 - AWX refuses a bool here too
+        elif kind == "integer" and (not isinstance(value, int) or isinstance(value, bool)):  # AWX refuses a bool too
             errors.append(f"{name}: expected an integer")
         elif kind == "multiplechoice" and value not in question["choices"]:
             errors.append(f"{name}: {value!r} is not one of {question['choices']}")
