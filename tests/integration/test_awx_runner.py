@@ -171,11 +171,13 @@ def test_the_job_templates_and_the_workflow_run_as_awx_runs_them(sim, awx):
             for p in probes["results"]] == [(outputs["mcp_server_url"], [outputs["issuer"]], True)]
     learned.update({f"access token {n}": token for n, token in enumerate(gateway_tokens(sim), start=len(learned))})
 
-    # 3. "Take down a secured MCP server", with an AM credential that holds a token this time.
+    # 3. "Take down a secured MCP server", with an AM credential that holds a token this time, launched as a next job
+    #    of the workflow would be: with secure_mcp_results among its extra variables, which the role accepts.
     am_token = requests.post(sim.urls["am"] + "/management/auth/token", auth=("admin", AM_PASSWORD), timeout=10).json()[
         "access_token"]
     awx.credentials["Gravitee AM"] = Credential("Gravitee AM", "gravitee_am", {"url": sim.urls["am"], "token": am_token})
-    teardown = awx.launch(templates[TEARDOWN], {"secure_mcp_context_path": CONTEXT_PATH, "secure_mcp_am_domain": "mcp"})
+    teardown = awx.launch(templates[TEARDOWN], {"secure_mcp_context_path": CONTEXT_PATH, "secure_mcp_am_domain": "mcp"},
+                          ancestor_artifacts=artifacts)
     assert teardown.rc == 0 and teardown.status == "successful", teardown.failures()
     assert teardown.stats["changed"].get("localhost", 0) > 0
     assert apim(sim, "/apis/_search", method="POST", json={"query": CONTEXT_PATH})["data"] == []
