@@ -73,7 +73,7 @@ help:
 	@echo '  test-real    pytest tests/real against real AM 4.12.4 and OSS APIM 4.12.17 on PostgreSQL 15 (not in test)'
 	@echo '  test-matrix  unit, role, check mode, demo (and sanity on the oldest and newest) on ansible-core 2.16 to 2.21'
 	@echo '  matrix-lock  regenerate tests/matrix/requirements-<core>.txt from tests/matrix/requirements.in'
-	@echo '  docs         regenerate docs/collection/ (antsibull-docs) and CHANGELOG.md (antsibull-changelog)'
+	@echo '  docs         regenerate docs/collection/ (antsibull-docs), CHANGELOG.md (antsibull-changelog), extensions/awx/surveys/'
 	@echo '  clean        remove .venv, caches and test output'
 
 venv: $(VENV_STAMP)
@@ -167,9 +167,11 @@ demo: venv
 	'$(VENV_BIN)/python' -m tests.demo.run_demo $(DEMO_ARGS)
 
 # Generated documentation (tests/tools/render_docs.py): the module and role pages in docs/collection/
-# and CHANGELOG.md (the pending fragments as the version in galaxy.yml until it is released). The
-# integration tests (tests/integration/test_docs.py) fail while either differs from its sources.
+# and CHANGELOG.md (the pending fragments as the version in galaxy.yml until it is released); and the AWX
+# surveys in extensions/awx/surveys/ from the role's argument specs (tests/tools/render_awx.py). The
+# integration tests (tests/integration/test_docs.py, test_awx_runner.py) fail while one differs from its sources.
 docs: venv
+	'$(VENV_BIN)/python' -m tests.tools.render_awx
 	'$(VENV_BIN)/python' -m tests.tools.render_docs
 
 # Performance (tests/bench/run_bench.py, ~8 minutes, not part of `make test`): the role's first converge and
