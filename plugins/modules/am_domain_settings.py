@@ -364,8 +364,8 @@ class DomainSettings(Managed):
             if not self.module.check_mode:
                 raise ModuleError("cimd.template: domain %r has no application with client id (or id) %r; create it first "
                                   "(am_application with template: true)" % (domain.get("name"), given))
-            self.module.warn("in check mode, the CIMD template application %r does not exist yet: it is predicted to be "
-                             "the one an earlier task would create" % given)
+            self.module.warn("in check mode: domain %r has no application with client id (or id) %r yet; the prediction "
+                             "assumes it is created, with template: true, before this task runs" % (domain.get("name"), given))
             return given
         if not app.get("template"):
             message = ("the application %r (client id %r) is not a template; AM accepts only an application with "

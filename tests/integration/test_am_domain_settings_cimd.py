@@ -34,7 +34,7 @@ def test_enable_with_a_template_then_nothing_changes(sim):
     ])
     assert run.rc == 0, run.stdout
     check, template, enable, again = run.results
-    assert check.changed and any("does not exist yet" in w for w in check.result["warnings"])
+    assert check.changed and any("no application with client id" in w for w in check.result["warnings"])
     assert enable.changed
     cimd = enable.result["settings"]["oidc"]["cimdSettings"]
     assert (cimd["enabled"], cimd["templateId"], cimd["allowedDomains"]) == (True, template.result["id"], ["claude.ai", "vscode.dev"])
