@@ -164,7 +164,7 @@ def test_bad_input_is_refused_before_any_write(sim):
         ({"client_id": web["settings"]["oauth"]["clientId"], "id": web["id"] + "x", "name": "Web"}, ["id:"]),
     ]
     sim.clear_requests()
-    run = run_tasks(sim, [app(f"case {i}", args, ignore_errors=True) for i, (args, _) in enumerate(cases)])
+    run = run_tasks(sim, [app(f"case {i}", args, ignore_errors=True) for i, (args, _expected) in enumerate(cases)])
     assert run.rc == 0, run.stdout
     for result, (args, expected) in zip(run.results, cases):
         assert result.failed, (args, result.result)

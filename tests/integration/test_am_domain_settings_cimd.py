@@ -53,7 +53,7 @@ def test_enable_with_a_template_then_nothing_changes(sim):
         (dict(CIMD, cache_ttl_seconds=0), "cimd.cache_ttl_seconds"),
         (dict(CIMD, template="no-such-client"), "cimd.template"),
     ]
-    run = run_tasks(sim, [settings(f"case {i}", args, ignore_errors=True) for i, (args, _) in enumerate(cases)]
+    run = run_tasks(sim, [settings(f"case {i}", args, ignore_errors=True) for i, (args, _expected) in enumerate(cases)]
                     + [settings("off", {"enabled": False}), settings("off again", {"enabled": False})])
     assert run.rc == 0, run.stdout
     for result, (_args, expected) in zip(run.results, cases):
