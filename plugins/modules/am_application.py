@@ -10,7 +10,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 module: am_application
 short_description: Manage an application (OAuth client) in a Gravitee Access Management domain, for example an MCP client
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - Creates, updates or deletes an application of a Gravitee AM domain (AM 4.10 or later), the OAuth client an MCP client
     such as VS Code, Claude or Cursor logs users in with when it does not register itself by Dynamic Client Registration
@@ -162,9 +162,6 @@ notes:
 seealso:
   - module: mcpgate.gravitee.am_domain_settings
   - module: mcpgate.gravitee.am_mcp_server
-  - name: Securing an MCP server with Gravitee (guide), section "Enable Dynamic Client Registration"
-    description: When DCR is disabled, one application per MCP client with its redirect URLs.
-    link: https://documentation.gravitee.io/apim/secure-and-expose-apis/secure-mcp-servers
 """
 
 EXAMPLES = r"""

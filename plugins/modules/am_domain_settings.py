@@ -90,7 +90,6 @@ options:
       - AM refuses to enable CIMD without a template (O(cimd.template)), and checks the other settings while it is on; the
         module checks them before any write.
     type: dict
-    version_added: 0.2.0
     suboptions:
       enabled:
         description:
@@ -206,7 +205,6 @@ settings:
         - Only when O(cimd) is set.
       type: dict
       returned: when O(cimd) is set
-      version_added: 0.2.0
   sample:
     oidc:
       clientRegistrationSettings:
