@@ -453,6 +453,7 @@ class Application(Managed):
         self.am = AmApi.of(module)
         self.domain = None
         self.generated_secret = None
+        self.providers = None  # the domain's identity providers, read once when needed
 
     # -- finding --------------------------------------------------------------------------------------
     def find(self):
@@ -564,8 +565,13 @@ class Application(Managed):
                               "applications and MCP servers: choose another client_id"
                               % (client_id, server.get("name"), self.domain.get("name")))
 
+    def identity_providers(self):
+        if self.providers is None:
+            self.providers = self.am.identity_providers(self.domain["id"])
+        return self.providers
+
     def default_identity_provider(self):
-        providers = self.am.identity_providers(self.domain["id"])
+        providers = self.identity_providers()
         default = "default-idp-" + self.domain["id"].lower()
         chosen = [p for p in providers if p.get("id") == default] or (providers if len(providers) == 1 else [])
         if not chosen:
@@ -579,9 +585,10 @@ class Application(Managed):
         application holds already)."""
         given = self.wanted["identity_providers"]
         held = set(DESCRIPTION.by_option["identity_providers"].get(current or {}) or [])
-        if all(value in held for value in given):
+        known = held | set(p.get("id") for p in self.providers or [])
+        if all(value in known for value in given):
             return
-        providers = self.am.identity_providers(self.domain["id"])
+        providers = self.identity_providers()
         ids = []
         for value in given:
             match = [p for p in providers if value in (p.get("id"), p.get("name"))]
