@@ -171,6 +171,43 @@ class AmApi(ManagementApi):
     def delete_mcp_server_secret(self, domain_id, server_id, secret_id):
         return self.client.delete(self.domains_path(domain_id, "protected-resources", server_id, "secrets", secret_id))
 
+    # -- applications (OAuth clients) ------------------------------------------------------------------
+    def applications(self, domain_id, q, stop=None):
+        """GET .../applications?q=&expand=clientId, every page: summaries (id, name, type, template...), with the
+        client id only from AM 4.12 (``expand``; earlier versions ignore it). ``q`` matches a client id or a name."""
+        return list(self._pages(self.domains_path(domain_id, "applications"), {"q": q, "expand": "clientId"}, stop))
+
+    def application(self, domain_id, app_id):
+        """GET .../applications/{id}: the whole application (no secret), or None."""
+        return self.client.get_or_none(self.domains_path(domain_id, "applications", app_id))
+
+    def create_application(self, domain_id, body):
+        """POST .../applications (NewApplication): 201 with the whole application and, only now, its raw secret."""
+        return self.client.post(self.domains_path(domain_id, "applications"), body, expected=(200, 201))
+
+    def patch_application(self, domain_id, app_id, body):
+        """PATCH .../applications/{id} (PatchApplication): the keys present replace the stored ones."""
+        return self.client.patch(self.domains_path(domain_id, "applications", app_id), body)
+
+    def delete_application(self, domain_id, app_id):
+        """DELETE .../applications/{id} (204)."""
+        return self.client.delete(self.domains_path(domain_id, "applications", app_id))
+
+    def identity_providers(self, domain_id):
+        """GET .../identities: the domain's identity providers (id, name, type...)."""
+        return self.client.get(self.domains_path(domain_id, "identities")) or []
+
+    # -- the server --------------------------------------------------------------------------------------
+    def version(self):
+        """The AM version (``4.12.4``), from the OpenAPI document the Management API serves without
+        authentication (``info.version`` is the runtime version), or None when it can't be read."""
+        try:
+            document = self.client.get("/management/openapi.json") or {}
+        except GraviteeError:
+            return None
+        version = (document.get("info") or {}).get("version") if isinstance(document, dict) else None
+        return version if isinstance(version, str) and re.match(r"^\d+\.\d+", version) else None
+
 
 # -- lookups --------------------------------------------------------------------------------------------
 def find_domain(am, value, option="domain"):
@@ -254,3 +291,39 @@ def normalise_identifier(value, option="resource_identifiers"):
 
 def basic_auth_safe(value):
     return bool(_BASIC_SAFE_RE.match(value or ""))
+
+
+# -- applications -------------------------------------------------------------------------------------
+def version_tuple(version):
+    """``"4.12.4"`` -> ``(4, 12)``."""
+    return tuple(int(part) for part in re.findall(r"\d+", version or "")[:2])
+
+
+def find_application(am, domain_id, client_id=None, name=None):
+    """The application with this client id, else (no client id given) the one with this name, fully read; or None.
+
+    One search with ``q`` (a client id or a name, exactly; ignoring case from AM 4.11), then a GET of the
+    application, since the list gives neither settings nor, before AM 4.12, client ids. Names are not unique: two
+    applications with the name asked for are an error that names their client ids.
+    """
+    if client_id:
+        hits = am.applications(domain_id, client_id)
+        for hit in hits:
+            if hit.get("clientId") not in (None, client_id):
+                continue  # 4.12 tells the client id in the list: no read needed to rule it out
+            app = am.application(domain_id, hit["id"])
+            if app is not None and application_client_id(app) == client_id:
+                return app
+        return None
+    named = [hit for hit in am.applications(domain_id, name) if hit.get("name") == name]
+    if len(named) > 1:
+        apps = [am.application(domain_id, hit["id"]) or hit for hit in named]
+        raise ModuleError(
+            "name: %d applications of the domain are named %r (client ids %s); set client_id to say which one"
+            % (len(apps), name, ", ".join(repr(application_client_id(app)) for app in apps))
+        )
+    return am.application(domain_id, named[0]["id"]) if named else None
+
+
+def application_client_id(app):
+    return ((app.get("settings") or {}).get("oauth") or {}).get("clientId") or app.get("clientId")

@@ -9,12 +9,13 @@ __metaclass__ = type
 
 DOCUMENTATION = r"""
 module: am_domain_settings
-short_description: Set the Dynamic Client Registration and user registration settings of a Gravitee AM domain
+short_description: Set the client registration (DCR, CIMD) and user registration settings of a Gravitee AM domain
 version_added: 0.1.0
 description:
   - Sets the settings of a Gravitee Access Management domain (AM 4.10 or later) that MCP clients depend on,
-    Dynamic Client Registration (DCR, so that clients such as VS Code register themselves) and user registration
-    (so that users can sign up on the login page).
+    Dynamic Client Registration (DCR, so that clients such as VS Code register themselves), Client ID Metadata Documents
+    (CIMD, AM 4.12 or later, so that clients whose client id is the URL of their metadata log in without registering)
+    and user registration (so that users can sign up on the login page).
   - Only the options you set are compared and sent, as one partial update (C(PATCH)) of the changed settings alone;
     every other setting of the domain is left as it is. A second run with the same options changes nothing and
     sends no write.
@@ -79,14 +80,78 @@ options:
       - Users register in the application's identity provider; clients created by DCR get the first identity provider
         of the domain.
     type: bool
+  cimd:
+    description:
+      - Client ID Metadata Documents (CIMD, AM C(oidc.cimdSettings)), AM 4.12.0 or later - an MCP client whose client id
+        is the https URL of a document describing it (VS Code, Claude Code, claude.ai publish one) logs in without any
+        registration; AM fetches the document and makes the client from a template application.
+      - On AM before 4.12 the task fails before any write, naming the version, when a setting differs from what
+        AM 4.12 does by default (CIMD off); asking for CIMD off there changes nothing.
+      - AM refuses to enable CIMD without a template (O(cimd.template)), and checks the other settings while it is on; the
+        module checks them before any write.
+    type: dict
+    suboptions:
+      enabled:
+        description:
+          - Accept client ids that are the URL of a Client ID Metadata Document (C(enabled)). Discovery then advertises
+            C(client_id_metadata_document_supported).
+        type: bool
+      template:
+        description:
+          - The application CIMD clients are made from (C(templateId)), by client id or id; it must be a template
+            (M(mcpgate.gravitee.am_application) O(mcpgate.gravitee.am_application#module:template=true)). CIMD clients get
+            its identity providers, grant types and scopes (those the document asks for, all when it names none).
+          - Required to enable CIMD unless the domain has a template already.
+          - In check mode, an application that an earlier task would create is accepted with a warning.
+        type: str
+      allowed_domains:
+        description:
+          - The only hosts a metadata document may come from (C(allowedDomains)), each a domain name with at least one dot
+            (V(vscode.dev)), or C(*.) and a domain for its subdomains. V([]) allows every host. Compared in any order.
+        type: list
+        elements: str
+      allow_unsecured_http_uri:
+        description:
+          - Accept C(http) client ids (C(allowUnsecuredHttpUri)); only for tests.
+        type: bool
+      allow_private_ip_address:
+        description:
+          - Accept client ids on C(localhost), private, loopback or link-local addresses, or names that resolve to them
+            (C(allowPrivateIpAddress)); only for tests and internal publishers.
+        type: bool
+      fetch_timeout_ms:
+        description:
+          - How long AM waits for a document, in milliseconds (C(fetchTimeoutMs); AM's default 5000).
+        type: int
+      max_response_size_kb:
+        description:
+          - The largest document AM reads, in KiB (C(maxResponseSizeKb); AM's default 10).
+        type: int
+      cache_ttl_seconds:
+        description:
+          - How long AM keeps a document, in seconds, at most (C(cacheTtlSeconds); AM's default 86400). A document's
+            C(Cache-Control) can shorten it.
+        type: int
+      cache_max_entries:
+        description:
+          - How many documents AM keeps (C(cacheMaxEntries); AM's default 1000).
+        type: int
+      revoke_on_document_change:
+        description:
+          - Revoke the tokens of a CIMD client when its document changes (C(revokeOnDocumentChange)).
+        type: bool
 notes:
   - Requests, in order. An exchange of the credentials for a token (unless O(token) is set); the domain by hrid
     (C(GET .../domains/_hrid/{hrid})), by id or by name search, as few as needed; then, only when a setting differs,
     one C(PATCH .../domains/{id}) holding only the changed settings, never a null (AM resets settings given as null).
   - These settings belong to the domain, not to one MCP server; in a play with several hosts in one domain, run the
     task once per domain (C(run_once), or a play of its own), so that hosts do not set it in turn.
-  - Needs the AM permissions C(DOMAIN_OPENID[READ,UPDATE]) for O(dynamic_client_registration) and
+  - Needs the AM permissions C(DOMAIN_OPENID[READ,UPDATE]) for O(dynamic_client_registration) and O(cimd), and
     C(DOMAIN_SETTINGS[READ,UPDATE]) for O(user_registration).
+  - With O(cimd) - the template application is read by client id (C(GET .../applications?q=), then its C(GET)) unless the
+    domain's template already is it (one C(GET)); when the domain shows no CIMD settings at all (AM before 4.12, or a
+    domain made before an upgrade to 4.12) and a CIMD setting must change, the AM version is read from
+    C(GET /management/openapi.json), which needs no authentication.
 seealso:
   - module: mcpgate.gravitee.am_mcp_server
 """
@@ -108,6 +173,14 @@ EXAMPLES = r"""
     dynamic_client_registration:
       # MCP SDK clients ask for offline_access (a refresh token): keep it allowed.
       allowed_scopes: [openid, profile, offline_access, mcp:tools]
+
+- name: Let MCP clients log in with a Client ID Metadata Document (AM 4.12), from VS Code's and Claude's publishers only
+  mcpgate.gravitee.am_domain_settings:
+    domain: mcp
+    cimd:
+      enabled: true
+      template: mcp-cimd-template  # the client id of an application with template true (am_application)
+      allowed_domains: [vscode.dev, claude.ai]
 """
 
 RETURN = r"""
@@ -124,6 +197,14 @@ settings:
     loginSettings:
       description: C(registerEnabled).
       type: dict
+    cimdSettings:
+      description:
+        - Under C(oidc), the CIMD settings (C(enabled), C(templateId), C(allowedDomains), C(allowUnsecuredHttpUri),
+          C(allowPrivateIpAddress), C(fetchTimeoutMs), C(maxResponseSizeKb), C(cacheTtlSeconds), C(cacheMaxEntries),
+          C(revokeOnDocumentChange)), AM defaults filled in.
+        - Only when O(cimd) is set.
+      type: dict
+      returned: when O(cimd) is set
   sample:
     oidc:
       clientRegistrationSettings:
@@ -153,12 +234,26 @@ domain:
   sample: {"id": "2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e", "name": "mcp", "hrid": "mcp"}
 """
 
-from ansible_collections.mcpgate.gravitee.plugins.module_utils.am import AmApi, find_domain
+import re
+
+from ansible_collections.mcpgate.gravitee.plugins.module_utils.am import (
+    AmApi,
+    application_client_id,
+    find_application,
+    find_domain,
+    version_tuple,
+)
+from ansible_collections.mcpgate.gravitee.plugins.module_utils.client import GraviteeError
 from ansible_collections.mcpgate.gravitee.plugins.module_utils.managed import Description, Field, Managed, Step, get_path, set_path
-from ansible_collections.mcpgate.gravitee.plugins.module_utils.module import GraviteeModule
+from ansible_collections.mcpgate.gravitee.plugins.module_utils.module import GraviteeModule, ModuleError
 
 DCR = ("oidc", "clientRegistrationSettings")
 DCR_OPTION = "dynamic_client_registration."
+CIMD = ("oidc", "cimdSettings")
+CIMD_OPTION = "cimd."
+# DomainServiceImpl#validateCIMDSettings (AM 4.12.4): allowed domains, and the numbers that must be above 0.
+CIMD_HOST_RE = re.compile(r"^(\*\.)?([a-zA-Z0-9-]{1,63}\.)+[a-zA-Z0-9-]{1,63}$")
+CIMD_POSITIVE = ("fetch_timeout_ms", "max_response_size_kb", "cache_ttl_seconds", "cache_max_entries")
 
 
 def scopes(values):
@@ -190,7 +285,21 @@ DESCRIPTION = Description(
     Field(DCR_OPTION + "allowed_scopes", get=allowed_scopes, put=put_allowed_scopes, type="list", elements="str",
           normalize=scopes, missing=[]),
     Field("user_registration", key=("loginSettings", "registerEnabled"), type="bool", missing=False),
+    # oidc.cimdSettings (AM 4.12): MODEL/oidc/CIMDSettings.java, with its defaults for a domain that has none.
+    Field(CIMD_OPTION + "enabled", key=CIMD + ("enabled",), type="bool", missing=False),
+    # Given as a client id (or id), compared once resolved to the application's id (DomainSettings.resolve_template).
+    Field(CIMD_OPTION + "template", key=CIMD + ("templateId",)),
+    Field(CIMD_OPTION + "allowed_domains", key=CIMD + ("allowedDomains",), type="list", elements="str", normalize=scopes,
+          missing=[]),
+    Field(CIMD_OPTION + "allow_unsecured_http_uri", key=CIMD + ("allowUnsecuredHttpUri",), type="bool", missing=False),
+    Field(CIMD_OPTION + "allow_private_ip_address", key=CIMD + ("allowPrivateIpAddress",), type="bool", missing=False),
+    Field(CIMD_OPTION + "fetch_timeout_ms", key=CIMD + ("fetchTimeoutMs",), type="int", missing=5000),
+    Field(CIMD_OPTION + "max_response_size_kb", key=CIMD + ("maxResponseSizeKb",), type="int", missing=10),
+    Field(CIMD_OPTION + "cache_ttl_seconds", key=CIMD + ("cacheTtlSeconds",), type="int", missing=86400),
+    Field(CIMD_OPTION + "cache_max_entries", key=CIMD + ("cacheMaxEntries",), type="int", missing=1000),
+    Field(CIMD_OPTION + "revoke_on_document_change", key=CIMD + ("revokeOnDocumentChange",), type="bool", missing=False),
 )
+CIMD_FIELDS = [field for field in DESCRIPTION.fields if field.option.startswith(CIMD_OPTION)]
 
 
 class DomainSettings(Managed):
@@ -206,21 +315,87 @@ class DomainSettings(Managed):
         return self.domain
 
     def steps(self, current):
+        if any(field.option in self.wanted for field in CIMD_FIELDS):
+            self.check_cimd(current)
         return self.converge(current, None, self.update, None)
+
+    # -- CIMD (AM 4.12) ---------------------------------------------------------------------------------
+    def check_cimd(self, domain):
+        """Before any write: the template resolved to its id, AM 4.12 when something must change, and what AM checks
+        while CIMD is on (DomainServiceImpl#validateCIMDSettings)."""
+        changes = [field.option for field in CIMD_FIELDS if field.option in self.wanted and field.differs(self.wanted[field.option], domain)]
+        if not changes:
+            return
+        if get_path(domain, CIMD) is None:
+            version = self.am.version()
+            if version and version_tuple(version) < (4, 12):
+                raise ModuleError(
+                    "cimd: AM %s has no Client ID Metadata Documents (they need AM 4.12.0 or later); remove the cimd "
+                    "settings (%s) or upgrade AM" % (version, ", ".join(changes)))
+        if CIMD_OPTION + "template" in self.wanted:
+            self.wanted[CIMD_OPTION + "template"] = self.resolve_template(domain)
+        after = self.description.apply(domain, self.wanted)
+        settings = dict((field.option[len(CIMD_OPTION):], field.get(after)) for field in CIMD_FIELDS)
+        if not settings["enabled"]:
+            return
+        for option in CIMD_POSITIVE:
+            if settings[option] is not None and settings[option] <= 0:
+                raise ModuleError("cimd.%s: AM needs a number above 0, got %s" % (option, settings[option]))
+        wrong = [host for host in settings["allowed_domains"] or [] if len(host) > 253 or not CIMD_HOST_RE.match(host)]
+        if wrong:
+            raise ModuleError(
+                "cimd.allowed_domains: AM refuses %s: give domain names with at least one dot (vscode.dev), or '*.' and "
+                "a domain for its subdomains" % ", ".join(repr(host) for host in wrong))
+        if not settings["template"]:
+            raise ModuleError("cimd.template: AM enables Client ID Metadata Documents only with a template application; "
+                              "give the client id of an application with template: true (am_application)")
+
+    def resolve_template(self, domain):
+        """The id of the template application given by client id or id; the domain's own template is read alone."""
+        given = self.wanted[CIMD_OPTION + "template"]
+        domain_id = domain["id"]
+        current = get_path(domain, CIMD + ("templateId",))
+        app = self.am.application(domain_id, current) if current else None
+        if app is None or given not in (app.get("id"), application_client_id(app)):
+            app = find_application(self.am, domain_id, client_id=given) or self.am.application(domain_id, given)
+        if app is None:
+            if not self.module.check_mode:
+                raise ModuleError("cimd.template: domain %r has no application with client id (or id) %r; create it first "
+                                  "(am_application with template: true)" % (domain.get("name"), given))
+            self.module.warn("in check mode: domain %r has no application with client id (or id) %r yet; the prediction "
+                             "assumes it is created, with template: true, before this task runs" % (domain.get("name"), given))
+            return given
+        if not app.get("template"):
+            message = ("the application %r (client id %r) is not a template; AM accepts only an application with "
+                       "template: true (am_application)" % (app.get("name"), application_client_id(app)))
+            if not self.module.check_mode:
+                raise ModuleError("cimd.template: " + message)
+            self.module.warn("in check mode, " + message + ": an earlier task is expected to make it one")
+        return app["id"]
 
     def update(self, current, options):
         body = self.description.patch(self.wanted, options)
 
         def run(domain):
-            answer = self.am.patch_domain(domain["id"], body)
+            try:
+                answer = self.am.patch_domain(domain["id"], body)
+            except GraviteeError as exc:
+                if exc.status == 400 and "cimdSettings" in (exc.message or ""):
+                    exc.hint = "cimd: this AM has no Client ID Metadata Documents; they need AM 4.12.0 or later"
+                raise
             # The answer is the domain as the caller may see it: used when it shows what was patched.
             return answer if isinstance(answer, dict) and all(key in answer for key in body) else None
 
         return Step("update", lambda domain: self.description.apply(domain, self.wanted, options), run)
 
     def shown(self, obj):
-        """The managed settings alone, AM defaults filled in."""
-        return self.description.apply({}, self.description.read(obj)) if obj is not None else None
+        """The managed settings alone, AM defaults filled in; the CIMD ones only when asked for (AM 4.12)."""
+        if obj is None:
+            return None
+        values = self.description.read(obj)
+        if not any(field.option in self.wanted for field in CIMD_FIELDS):
+            values = dict((option, value) for option, value in values.items() if not option.startswith(CIMD_OPTION))
+        return self.description.apply({}, values)
 
 
 def run(module):

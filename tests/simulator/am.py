@@ -41,6 +41,8 @@ SECRETS_MAX = 10  # applications.secretsMax default
 SEEDED_DOMAIN_NAME = "mcp"
 DEMO_USERNAME, DEMO_PASSWORD = "demo", "demo-password"
 # Scopes every new AM domain gets (system scopes), plus one custom scope for MCP tools.
+# The AM release each profile serves (FIDELITY.md), as its Management API's OpenAPI document names it.
+AM_VERSIONS = {"4.10": "4.10.20", "4.11": "4.11.14", "4.12": "4.12.4"}
 SYSTEM_SCOPES = ("openid", "profile", "email", "address", "phone", "offline_access")
 SEEDED_CUSTOM_SCOPES = ("mcp:tools",)
 
@@ -378,6 +380,7 @@ def build_app(sim):
     resources = base + "/{domain}/protected-resources"
     routes = [
         Route("/management/auth/token", api.token, methods=["POST"]),
+        Route("/management/openapi.json", api.openapi, methods=["GET"]),
         Route("/management/organizations/{org}/users/{user}/tokens", api.endpoint(api.account_tokens), methods=["GET", "POST"]),
         Route(base, api.endpoint(api.domains), methods=["GET", "POST"]),
         Route(base + "/_hrid/{hrid}", api.endpoint(api.domain_by_hrid), methods=["GET"]),
@@ -472,6 +475,14 @@ class ManagementApi:
             )
         token, expires = issue_jwt(self.state, user)
         return JSONResponse({"access_token": token, "token_type": "bearer", "expires_at": java_date_string(expires)})
+
+    async def openapi(self, request: Request) -> Response:
+        """GET /management/openapi.json, served without authentication (ManagementSecurityConfiguration
+        #webSecurityCustomizer); ``info.version`` is the runtime version (GraviteeApiDefinition#afterScan).  Only
+        ``info`` and ``servers`` are simulated, not the paths and schemas."""
+        return JSONResponse({"openapi": "3.0.1", "info": {"title": "Gravitee.io - Access Management API",
+                                                          "version": AM_VERSIONS[self.sim.profile]},
+                             "servers": [{"url": "/management"}], "paths": {}})
 
     # -- account access tokens --
     async def account_tokens(self, request: Request) -> Response:

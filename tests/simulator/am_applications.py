@@ -284,7 +284,10 @@ def redirect_uri_error(domain: dict[str, Any], uri: str, field: str = "redirect_
     is_http = scheme in ("http", "https")
     if is_http and not host:
         return f"{field} : {uri} is malformed"
-    if not dcr.get("allowLocalhostRedirectUri") and is_http and is_localhost(host):
+    # The host as java.net.URL#getHost gives it: an IPv6 literal keeps its brackets, so AM's localhost pattern does
+    # not match http://[::1]/ here (only the http-scheme check applies to it).
+    url_host = f"[{host}]" if host and ":" in host else host
+    if not dcr.get("allowLocalhostRedirectUri") and is_http and url_host and LOCALHOST.match(url_host.lower()):
         return "localhost is forbidden"
     if not dcr.get("allowHttpSchemeRedirectUri") and scheme == "http":
         return "Unsecured http scheme is forbidden"
