@@ -132,6 +132,12 @@ secrets:
   type: list
   elements: dict
   sample: [{"id": "5d38c0de", "name": "rotation-2026-12", "createdAt": 1796284203103}]
+secrets_before:
+  description: The MCP server's secrets as the task found them, without their values, oldest first.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"id": "1a2b3c4d", "name": "Default", "createdAt": 1764700000000}]
 deleted:
   description: The names of the secrets the task deleted (would delete, in check mode).
   returned: always
@@ -178,7 +184,7 @@ class McpServerSecret(Managed):
     def __init__(self, module):
         super(McpServerSecret, self).__init__(module)
         self.am = AmApi.of(module)
-        self.domain, self.server, self.secrets = None, None, []
+        self.domain, self.server, self.secrets, self.found = None, None, [], []
         self.generated_secret = None
         self.deleted = []
         if self.params["exclusive"] and self.state == "absent":
@@ -204,6 +210,7 @@ class McpServerSecret(Managed):
                 "to 4.11 or later to rotate it without downtime" % client_id
             )
         self.secrets = sorted(self.secrets, key=lambda s: s.get("createdAt") or 0)
+        self.found = [shown(s) for s in self.secrets]
         return next((s for s in self.secrets if s.get("name") == self.wanted["name"]), None)
 
     def steps(self, current):
@@ -247,7 +254,8 @@ def run(module):
     left = [s for s in secret.secrets if s.get("name") not in secret.deleted]
     if after is not None and not any(s.get("name") == after.get("name") for s in left):
         left.append(after)  # predicted, in check mode
-    output = dict(secret=secret.shown(after) or {}, secrets=[shown(s) for s in left], deleted=secret.deleted,
+    output = dict(secret=secret.shown(after) or {}, secrets=[shown(s) for s in left], secrets_before=secret.found,
+                  deleted=secret.deleted,
                   mcp_server_id=secret.server["id"])
     if secret.generated_secret:
         output["client_secret"] = secret.generated_secret
