@@ -22,9 +22,9 @@ description:
     once, in the result of the task that created the server, as RV(client_secret).
     Register that result with C(no_log=true) and keep the secret; no later run can return it.
   - A O(client_secret) given for a server that exists already is not compared and not sent (AM does not return
-    secrets, and its update calls do not take one), so it never reports a change. To rotate the secret, on AM 4.11
-    or later create a new one with C(POST .../protected-resources/{id}/secrets) (or renew one with
-    C(.../secrets/{secretId}/_renew)), and AM generates it; on AM 4.10, delete the server (O(state=absent)) and create it again.
+    secrets, and its update calls do not take one), so it never reports a change. To rotate the secret on AM 4.11
+    or later, use M(mcpgate.gravitee.am_mcp_server_secret) (the P(mcpgate.gravitee.secure_mcp#role) role rotates it with no
+    failed request); on AM 4.10, delete the server (O(state=absent)) and create it again.
 author:
   - mcpgate maintainers (@mcpgate)
 extends_documentation_fragment:

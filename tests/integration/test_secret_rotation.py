@@ -22,7 +22,8 @@ from tests.simulator.mcp_client import INITIALIZE, MCP_HEADERS
 SIMULATOR_PROFILES = ("4.12",)
 ROTATION = "rotation-2026-12"
 SYNC = {"apim_gateway": 1.5, "am_gateway": 1.5}
-ROTATE = dict(secure_mcp_client_secret_rotation=ROTATION, secure_mcp_rotation_grace=3, secure_mcp_probe_retries=10)
+ROTATE = dict(secure_mcp_client_secret_rotation=ROTATION, secure_mcp_rotation_grace=3, secure_mcp_probe_retries=10,
+              secure_mcp_verify=False)  # the traffic below is the verification
 STEPS = [ROLE + "Secret rotation | " + step for step in (
     "Add a new client secret to the AM MCP server",
     "Put the new secret in the APIM AM resource",
