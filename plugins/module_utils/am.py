@@ -19,7 +19,7 @@ import unicodedata
 
 from urllib.parse import quote, urlsplit
 
-from ansible_collections.mcpgate.gravitee.plugins.module_utils.client import GraviteeError
+from ansible_collections.mcpgate.gravitee.plugins.module_utils.client import GraviteeError, ManagementApi
 from ansible_collections.mcpgate.gravitee.plugins.module_utils.module import ModuleError
 
 # The only protected-resource type.  Required on list, GET and DELETE (released AM answers 500
@@ -77,17 +77,8 @@ def explain(exc):
     return exc
 
 
-class AmApi(object):
+class AmApi(ManagementApi):
     """AM Management API calls of one organization and environment, one method per REST call, and one pager."""
-
-    def __init__(self, client, organization="DEFAULT", environment="DEFAULT"):
-        self.client = client
-        self.organization = organization
-        self.environment = environment
-
-    @classmethod
-    def of(cls, module):
-        return cls(module.client, module.params["organization"], module.params["environment"])
 
     # -- URLs ---------------------------------------------------------------------------------------
     def domains_path(self, *parts):
@@ -104,8 +95,7 @@ class AmApi(object):
         while True:
             answer = self.client.get(path, params=dict(params or {}, page=page, size=PAGE_SIZE)) or {}
             data = answer.get("data") or []
-            for item in data:
-                yield item
+            yield from data
             seen += len(data)
             total = answer.get("totalCount")
             if (stop is not None and any(stop(item) for item in data)) or not data or not isinstance(total, int) or seen >= total:

@@ -19,7 +19,7 @@ import re
 
 from urllib.parse import quote
 
-from ansible_collections.mcpgate.gravitee.plugins.module_utils.client import GraviteeError
+from ansible_collections.mcpgate.gravitee.plugins.module_utils.client import GraviteeError, ManagementApi
 from ansible_collections.mcpgate.gravitee.plugins.module_utils.module import ModuleError
 
 MCP_PROXY_TYPE = "MCP_PROXY"
@@ -43,17 +43,8 @@ def _q(part):
     return quote(str(part), safe="")
 
 
-class ApimApi(object):
-    """The APIM Management API v2 of one organization and environment."""
-
-    def __init__(self, client, organization="DEFAULT", environment="DEFAULT"):
-        self.client = client
-        self.organization = organization
-        self.environment = environment
-
-    @classmethod
-    def of(cls, module):
-        return cls(module.client, module.params["organization"], module.params["environment"])
+class ApimApi(ManagementApi):
+    """The APIM Management API v2 of one organization and environment, one method per REST call, and one pager."""
 
     def _org(self, *parts):
         return "/management/v2/organizations/%s%s" % (_q(self.organization), "".join("/" + _q(p) for p in parts))
@@ -71,8 +62,7 @@ class ApimApi(object):
             else:
                 answer = self.client.get(path, params=query)
             answer = answer or {}
-            for item in answer.get("data") or []:
-                yield item
+            yield from answer.get("data") or []
             if page >= ((answer.get("pagination") or {}).get("pageCount") or 1):
                 return
             page += 1

@@ -375,3 +375,17 @@ def _first_line(exc):
         if found:
             return found.group(1).strip()
     return text.splitlines()[0] if text else exc.__class__.__name__
+
+
+class ManagementApi(object):
+    """A Management API (APIM's or AM's) of one organization and environment, on one client session."""
+
+    def __init__(self, client, organization="DEFAULT", environment="DEFAULT"):
+        self.client = client
+        self.organization = organization
+        self.environment = environment
+
+    @classmethod
+    def of(cls, module):
+        """The API for a module's connection options."""
+        return cls(module.client, module.params["organization"], module.params["environment"])

@@ -25,12 +25,12 @@ from ansible_collections.mcpgate.gravitee.plugins.module_utils.module import SEC
 # One move towards the asked state: ``predict(obj)`` is the object after it (check mode, or what the server does
 # not return), ``run(obj)`` sends it and returns the object the server answered (or None).  ``verify(obj)``, in
 # check mode only, asks the server what the real write checks by itself (a refused write writes nothing), so that
-# the prediction is true: whether a context path is free, whether the API has a plan to deploy.
+# the prediction is true: whether a context path is free.
+
+
 class Step(namedtuple("Step", "name predict run verify")):
     def __new__(cls, name, predict, run, verify=None):
         return super(Step, cls).__new__(cls, name, predict, run, verify)
-
-_MISSING = object()
 
 
 def unknown(secret):

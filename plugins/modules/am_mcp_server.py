@@ -353,7 +353,7 @@ DESCRIPTION = Description(
               key=dict(type="str", required=True, no_log=False),
               description=dict(type="str"),
               scopes=dict(type="list", elements="str", default=[]),
-          )),
+    )),
 )
 
 

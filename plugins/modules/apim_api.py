@@ -352,14 +352,10 @@ class McpProxyApi(Managed):
 
     def require_plan(self, current, api):
         if current is None or not self.apim.plans(current["id"], ACTIVE_PLAN_STATUSES):
-            raise self.no_plan(api)
-
-    @staticmethod
-    def no_plan(api):
-        return ModuleError(
-            "API %s has no published plan, and the gateway deploys an API only with one: publish a plan first "
-            "(mcpgate.gravitee.apim_plan with state: published), then run this task again" % describe_api(api)
-        )
+            raise ModuleError(
+                "API %s has no published plan, and the gateway deploys an API only with one: publish a plan first "
+                "(mcpgate.gravitee.apim_plan with state: published), then run this task again" % describe_api(api)
+            )
 
     def start_missing(self):
         """started, for an API that does not exist: predicted in check mode (an earlier task would create it)."""
@@ -370,24 +366,18 @@ class McpProxyApi(Managed):
                 % shown_path(self.wanted.get("context_path"))
             )
         predicted = dict(self.description.apply(mcp_proxy_api(), self.wanted), state="STARTED", deploymentState="DEPLOYED")
-        self.module.warn("in check mode, the API at %s does not exist yet: predicted as created by an earlier task "
-                         "and started" % shown_path(self.wanted.get("context_path"))) if self.module.check_mode else None
+        if self.module.check_mode:
+            self.module.warn("in check mode, the API at %s does not exist yet: predicted as created by an earlier task "
+                             "and started" % shown_path(self.wanted.get("context_path")))
         return Step("start", lambda _nothing: predicted, run)
 
     def deploy(self, api):
-        try:
-            self.apim.deploy_api(api["id"])
-        except GraviteeError as exc:
-            if exc.code == "api.NotDeployable":
-                raise self.no_plan(api)
-            raise
+        self.apim.deploy_api(api["id"])
 
     def start(self, api):
         try:
             self.apim.start_api(api["id"])
         except GraviteeError as exc:
-            if exc.code == "api.NotDeployable":
-                raise self.no_plan(api)
             # Another run for the same API started it first: started is what was asked for.
             if exc.status != 400 or "already started" not in (exc.message or ""):
                 raise

@@ -304,9 +304,10 @@ class ApiResource(Managed):
             if ((plan.get("security") or {}).get("configuration") or {}).get("oauthResource") == self.wanted["name"]
         ]
         if users:
-            raise ModuleError("resource %r of API %s is used by plan %s: close or delete the plan first "
-                              "(mcpgate.gravitee.apim_plan)" % (self.wanted["name"], describe_api(self.api),
-                                                               ", ".join(describe_plan(p) for p in users)))
+            raise ModuleError(
+                "resource %r of API %s is used by plan %s: close or delete the plan first (mcpgate.gravitee.apim_plan)"
+                % (self.wanted["name"], describe_api(self.api), ", ".join(describe_plan(p) for p in users))
+            )
 
 
 def run(module):

@@ -97,7 +97,8 @@ def test_the_installed_copy_runs_the_playbook_and_protects_the_mcp_server(instal
     result = run_playbook(playbook, only_the_install, variables, cwd=installed)
     assert result.rc == 0, [f"{r.task}: {r.msg}" for r in result.results if r.failed] or result.stdout[-3000:] + result.stderr
     assert re.search(r"localhost\s+: ok=\d+\s+changed=[1-9]\d*\s+unreachable=0\s+failed=0", result.stdout), result.stdout
-    verification = next(r for r in result.results if r.task.endswith("Verification | An MCP client gets the 401 challenge, then a token from AM, then the tools"))
+    verify = "Verification | An MCP client gets the 401 challenge, then a token from AM, then the tools"
+    verification = next(r for r in result.results if r.task.endswith(verify))
     assert not verification.failed and verification.result["authenticated"]["verified"] is True
 
     response = requests.post(

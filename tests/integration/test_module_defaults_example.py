@@ -27,8 +27,7 @@ def example_vars(sim):
         "mcp_gateway_url": sim.urls["apim_gateway"],
         "mcp_am_gateway_url": sim.urls["am_gateway"],
         "mcp_client_secret": "Example-Client-Secret-0b9d",
-        "mcp_probe_delay": 1,
-        "mcp_probe_retries": 5,
+        "mcp_probe_wait": 10,
     }
 
 
