@@ -111,7 +111,7 @@ options:
   expect_tools:
     description:
       - What C(tools/list) with the token must show, for example to verify per-tool access control (the APIM
-        C(mcp-acl) policy of M(mcpgate.gravitee.apim_plan) O(mcpgate.gravitee.apim_plan#module:mcp_acl)): the task fails
+        C(mcp-acl) policy of M(mcpgate.gravitee.apim_plan) O(mcpgate.gravitee.apim_plan#module:mcp_acl)); the task fails
         unless it does. With O(wait), the probe asks again while it does not (a deployment of other access rules may not
         have reached the gateway yet).
       - Needs a token (O(register_client), O(client_credentials) or O(token)).
