@@ -41,6 +41,9 @@ UPSTREAM_FAILURES = (502, 504)
 UPSTREAM_OPTION = "the MCP server URL the API proxies to (mcpgate.gravitee.apim_api mcp_server_url)"
 RESOURCE_CLIENT_HINT = "check that the APIM AM resource holds the client id and secret of the AM MCP server"
 
+# Token errors the AM gateway gives until it has synchronised a change made through its Management API.
+GATEWAY_SYNC_ERRORS = ("invalid_client", "invalid_scope", "invalid_target")
+
 _RESOURCE_METADATA_RE = re.compile(r'resource_metadata="([^"]+)"')
 _SCOPE_RE = re.compile(r'scope="([^"]*)"')
 
@@ -188,6 +191,10 @@ class McpProbe(object):
         self._post({"jsonrpc": "2.0", "method": "notifications/initialized"}, token, session_id)
         return self._post({"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {}}, token, session_id)
 
+    def call_tool(self, token, session_id, name, arguments, request_id):
+        return self._post({"jsonrpc": "2.0", "id": request_id, "method": "tools/call",
+                           "params": {"name": name, "arguments": arguments or {}}}, token, session_id)
+
     def close_session(self, token, session_id):
         headers = {"Mcp-Session-Id": session_id}
         if token:
@@ -209,8 +216,31 @@ class McpProbe(object):
         return None, None
 
 
-def session_summary(probe, initialize_response, token):
-    """serverInfo and tool names of an initialized session, then the session is closed.
+def call_outcome(response, name):
+    """What a ``tools/call`` got: ``allowed`` when the gateway let it reach the tool (HTTP 200 and a JSON-RPC result,
+    even one that reports a tool error), else the status and what was said.  How the mcp-acl policy refuses a call is
+    not documented (an HTTP status or a JSON-RPC error), so any other answer counts as refused."""
+    outcome = {"name": name, "status": response.status_code, "allowed": False}
+    if response.status_code != 200:
+        outcome["error"] = "HTTP %s: %s" % (response.status_code, gateway_said(response).rstrip("."))
+        return outcome
+    try:
+        message = jsonrpc_result(response) or {}
+    except ValueError:
+        outcome["error"] = "an answer that is not JSON-RPC"
+        return outcome
+    if "error" in message or "result" not in message:
+        error = message.get("error") or {}
+        outcome["error"] = "JSON-RPC error %s: %s" % (error.get("code"), str(error.get("message", error)).rstrip("."))
+        return outcome
+    outcome["allowed"] = True
+    outcome["tool_error"] = bool((message.get("result") or {}).get("isError"))
+    return outcome
+
+
+def session_summary(probe, initialize_response, token, calls=None):
+    """serverInfo and tool names of an initialized session, then each of ``calls`` (``{name, arguments}``) as
+    ``tools/call`` with its outcome; then the session is closed.
 
     ProbeFailure when ``tools/list`` does not return a list of tools.
     """
@@ -228,6 +258,9 @@ def session_summary(probe, initialize_response, token):
         if "error" in listed:
             raise ProbeFailure("tools/list answered a JSON-RPC error: %s." % str(listed["error"].get("message", listed["error"])).rstrip("."))
         summary["tools"] = [tool.get("name") for tool in (listed.get("result") or {}).get("tools", [])]
+        if calls:
+            summary["calls"] = [call_outcome(probe.call_tool(token, session_id, call["name"], call.get("arguments"), 3 + n),
+                                             call["name"]) for n, call in enumerate(calls)]
     finally:
         if session_id:
             probe.close_session(token, session_id)
@@ -322,6 +355,7 @@ class Prober(object):
         self.attempts = 0
         self.authenticated_status = None  # status of the last initialize sent with a token
         self.last_result = {}  # the last unauthenticated probe's findings
+        self.last_summary = None  # the last authenticated session that did not meet the expectation
 
     # -- waiting ------------------------------------------------------------------------------------
     def start(self):
@@ -414,6 +448,10 @@ class Prober(object):
                 "AM registered the probe's client %s without a client_secret, so it cannot use the client_credentials grant; "
                 "the client was deleted again." % body["client_id"]
             )
+        if error == "invalid_client_metadata" and self.time_left():
+            # Scopes created a moment ago reach the AM gateway at its next synchronisation.
+            self.pause()
+            return self.register_client(registration_endpoint, scopes)
         if response.status_code not in (200, 201) or not body.get("client_id"):
             hint = " Check that the scopes %s exist in the AM domain (option scopes)." % ", ".join(scopes) if (
                 scopes and error == "invalid_client_metadata") else ""
@@ -464,6 +502,11 @@ class Prober(object):
             granted = [s for s in str(body.get("scope") or "").split(" ") if s]
             return body["access_token"], granted
         said, error = oauth_error(response)
+        if error in GATEWAY_SYNC_ERRORS and self.time_left():
+            # A secret, scope, tool or MCP server made a moment ago reaches the AM gateway at its next synchronisation
+            # (ScheduledSyncService, every 5 s by default): ask again while waiting.
+            self.pause()
+            return self.get_token(token_endpoint, client_id, client_secret, resource, scopes, given_credentials)
         prefix = "AM refused the client_credentials token request for resource %s (%s)" % (resource, said)
         if error == "invalid_target":
             hint = ("no AM MCP server has this resource identifier: the AM MCP server's resource identifier must be exactly "
@@ -481,16 +524,25 @@ class Prober(object):
             hint = "check the AM domain and its logs"
         raise ProbeFailure("%s: %s." % (prefix, hint))
 
-    def call_with_token(self, token, issued_by_am, resource):
-        """initialize + tools/list through the gateway with ``token``, waiting (within ``wait``) while the gateway
-        answers 404 (not deployed) or 401 or 503 (a deployment with the right AM resource may not have landed)."""
+    def call_with_token(self, token, issued_by_am, resource, calls=None, expectation=None):
+        """initialize + tools/list (+ ``calls``) through the gateway with ``token``, waiting (within ``wait``) while the
+        gateway answers 404 (not deployed) or 401 or 503 (a deployment with the right AM resource may not have landed),
+        or while ``expectation(summary)`` names a problem (a deployment of other access rules may not have landed):
+        ProbeFailure with that problem when the wait is over."""
         while True:
             response = self.probe.initialize(token=token)
             status = self.authenticated_status = response.status_code
             if status == 200:
-                summary = session_summary(self.probe, response, token)
+                summary = session_summary(self.probe, response, token, calls)
                 summary["status"] = status
-                return summary
+                problem = expectation(summary) if expectation else None
+                if problem is None:
+                    return summary
+                if not self.time_left():
+                    self.last_summary = summary
+                    raise ProbeFailure(problem)
+                self.pause()
+                continue
             if status in UPSTREAM_FAILURES:
                 raise upstream_failure(response, "an authenticated initialize")
             if status in (401, 404, 503) and self.time_left():

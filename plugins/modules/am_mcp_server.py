@@ -22,9 +22,9 @@ description:
     once, in the result of the task that created the server, as RV(client_secret).
     Register that result with C(no_log=true) and keep the secret; no later run can return it.
   - A O(client_secret) given for a server that exists already is not compared and not sent (AM does not return
-    secrets, and its update calls do not take one), so it never reports a change. To rotate the secret, on AM 4.11
-    or later create a new one with C(POST .../protected-resources/{id}/secrets) (or renew one with
-    C(.../secrets/{secretId}/_renew)), and AM generates it; on AM 4.10, delete the server (O(state=absent)) and create it again.
+    secrets, and its update calls do not take one), so it never reports a change. To rotate the secret on AM 4.11
+    or later, use M(mcpgate.gravitee.am_mcp_server_secret) (the P(mcpgate.gravitee.secure_mcp#role) role rotates it with no
+    failed request); on AM 4.10, delete the server (O(state=absent)) and create it again.
 author:
   - mcpgate maintainers (@mcpgate)
 extends_documentation_fragment:
@@ -83,7 +83,7 @@ options:
         When not set, the tools are left as they are.
       - Tools are compared by O(tools[].key), then description and scopes (in any order).
       - Every scope must exist in the domain (AM checks it on update, and the module on create too, before any
-        write); create the scopes first.
+        write); create the scopes first, or name them in O(create_scopes).
     type: list
     elements: dict
     suboptions:
@@ -103,6 +103,15 @@ options:
         type: list
         elements: str
         default: []
+  create_scopes:
+    description:
+      - Scopes to create in the domain when it does not have them, before the MCP server is created or updated, for
+        example the scopes of O(tools). Each is created with its key as its name.
+      - Existing scopes are left as they are, and the module never deletes a scope (other applications may use it).
+      - A scope has no spaces (AM would turn them into C(_)).
+    type: list
+    elements: str
+    default: []
   new_client_secret:
     description:
       - Give an existing MCP server a new client secret, returned once as RV(client_secret), for example when the
@@ -130,8 +139,9 @@ notes:
     (C(GET .../domains/_hrid/{hrid})), by id or by name search, as few as needed; the MCP server (by id, or
     C(GET .../protected-resources?type=MCP_SERVER&q=<client_id>) on AM 4.11 and later). The whole list of MCP servers
     is read when the server must be created or its identifiers change, to check that no other MCP server holds them,
-    and the domain's scopes when tools change, to check that they exist, before writing. Then one C(POST), C(PATCH)
-    or C(DELETE), only when needed.
+    and the domain's scopes when tools change or O(create_scopes) is set, to check that they exist, before writing. Then
+    a C(POST .../scopes) for each scope of O(create_scopes) the domain lacks, and one C(POST), C(PATCH) or C(DELETE),
+    only when needed.
   - The AM gateway picks up changes asynchronously; a token request right after a change may not see it yet.
 seealso:
   - module: mcpgate.gravitee.am_domain_settings
@@ -243,6 +253,12 @@ client_id:
   returned: when O(state=present) and known
   type: str
   sample: weather-mcp
+created_scopes:
+  description: The scopes of O(create_scopes) the task created in the domain (would create, in check mode).
+  returned: always
+  type: list
+  elements: str
+  sample: [weather:read]
 client_secret:
   description:
     - The client secret AM generated, returned only by the task that created the server (when O(client_secret) was not
@@ -252,6 +268,7 @@ client_secret:
   type: str
 """
 
+import re
 import time
 
 from ansible_collections.mcpgate.gravitee.plugins.module_utils.am import (
@@ -345,6 +362,10 @@ class McpServer(Managed):
         self.domain = None
         self.every_server = None
         self.generated_secret = None
+        self.created_scopes = []
+        for index, scope in enumerate(self.params["create_scopes"]):
+            if not scope or re.search(r"\s", scope):
+                raise ModuleError("create_scopes[%d]: %r is not a scope key (no spaces, not empty)" % (index, scope))
         # The first identifier as the user gave it identifies the server when no client id is given.
         self.identity = identifiers(self.params["resource_identifiers"])[0] if self.params["resource_identifiers"] else None
         for warning in self.warnings():
@@ -390,14 +411,15 @@ class McpServer(Managed):
         return self.every_server
 
     def steps(self, current):
+        scope_steps = []
         if self.state == "present":
             options = self.description.differences(self.wanted, current) if current is not None else None
             if current is None or "resource_identifiers" in options:
                 self.check_free(current)
             # AM stores unknown scopes on create (no token could ever get them) and refuses them on update.
-            if self.wanted.get("tools") and (current is None or "tools" in options):
-                self.check_scopes()
-        steps = self.converge(current, self.create, self.update, self.delete)
+            if self.params["create_scopes"] or (self.wanted.get("tools") and (current is None or "tools" in options)):
+                scope_steps = self.check_scopes()
+        steps = scope_steps + self.converge(current, self.create, self.update, self.delete)
         if self.state == "present" and current is not None and self.params["new_client_secret"]:
             steps.append(self.new_secret(current))
         return steps
@@ -425,9 +447,13 @@ class McpServer(Managed):
                                   "another client_id" % (client_id, other.get("name"), self.domain.get("name")))
 
     def check_scopes(self):
-        """AM refuses unknown scopes on update (and stores them on create, where no token could ever get them)."""
+        """AM refuses unknown scopes on update (and stores them on create, where no token could ever get them): the
+        steps that create the scopes of create_scopes the domain lacks; the others must exist."""
         known = set(scope.get("key") for scope in self.am.scopes(self.domain["id"]))
-        for index, tool in enumerate(self.params["tools"]):
+        missing = [scope for scope in self.params["create_scopes"] if scope not in known]
+        steps = [self.new_scope(scope) for scope in sorted(set(missing), key=missing.index)]
+        known.update(missing)
+        for index, tool in enumerate(self.params["tools"] or []):
             unknown = [scope for scope in tool["scopes"] or [] if scope not in known]
             if unknown:
                 raise ModuleError(
@@ -435,6 +461,16 @@ class McpServer(Managed):
                     "Scopes)" % (index, ", ".join(unknown), "is" if len(unknown) == 1 else "are", self.domain.get("name"),
                                  "it" if len(unknown) == 1 else "them")
                 )
+        return steps
+
+    def new_scope(self, key):
+        body = {"key": key, "name": key, "description": "Scope of the tools of MCP server %s" % (self.params["name"] or key)}
+
+        def run(_server):
+            self.am.create_scope(self.domain["id"], body)
+
+        self.created_scopes.append(key)
+        return Step("create scope %s" % key, lambda server: server, run)
 
     def immutable(self, server):
         return ModuleError(
@@ -518,7 +554,7 @@ class McpServer(Managed):
 def run(module):
     server = McpServer(module)
     _before, after = server.ensure()
-    output = dict(mcp_server=server.shown(after) or {}, changes=server.changed_options,
+    output = dict(mcp_server=server.shown(after) or {}, changes=server.changed_options, created_scopes=server.created_scopes,
                   domain=dict((key, server.domain.get(key)) for key in ("id", "name", "hrid", "path")))
     if after is not None:
         for key, name in (("id", "id"), ("clientId", "client_id")):
@@ -533,6 +569,7 @@ def main():
     spec = dict(
         DESCRIPTION.argument_spec(),
         domain=dict(type="str", required=True),
+        create_scopes=dict(type="list", elements="str", default=[]),
         id=dict(type="str"),
         new_client_secret=dict(type="bool", default=False, no_log=False),
         state=dict(type="str", choices=["present", "absent"], default="present"),

@@ -30,6 +30,13 @@ options:
       - An API to read, by context path (a value starting with C(/)), by id, or by name.
       - When no such API exists, RV(api) is V(null) and RV(plans) is empty.
     type: str
+  policies:
+    description:
+      - Policy plugins to read, by id, for example V(mcp-acl) (the "AI - MCP ACL" policy of per-tool access control),
+        each returned in RV(policies) with whether the licence allows it.
+    type: list
+    elements: str
+    default: []
 """
 
 EXAMPLES = r"""
@@ -77,21 +84,33 @@ plans:
   returned: always
   type: list
   elements: dict
+policies:
+  description:
+    - The policy plugins of O(policies) by id, each with C(id), C(name), C(version) and C(deployed) (installed and
+      allowed by the licence), or V(null) when the server does not have it.
+  returned: always
+  type: dict
+  sample: {"mcp-acl": {"id": "mcp-acl", "name": "AI - MCP ACL", "version": "1.0.4", "deployed": true}}
 """
 
 from ansible_collections.mcpgate.gravitee.plugins.module_utils.apim import ApimApi, find_api
 from ansible_collections.mcpgate.gravitee.plugins.module_utils.module import GraviteeModule, present
 
 
+PLUGIN_KEYS = ("id", "name", "version", "deployed")
+
+
+def plugin_view(plugin):
+    return dict((key, plugin.get(key)) for key in PLUGIN_KEYS) if plugin else None
+
+
 def run(module):
     apim = ApimApi.of(module)
-    entrypoint = apim.plugin("entrypoints", "mcp-proxy")
     result = {
-        "mcp_proxy_entrypoint": (
-            dict((key, entrypoint.get(key)) for key in ("id", "name", "version", "deployed")) if entrypoint else None
-        ),
+        "mcp_proxy_entrypoint": plugin_view(apim.plugin("entrypoints", "mcp-proxy")),
         "api": None,
         "plans": [],
+        "policies": dict((policy, plugin_view(apim.plugin("policies", policy))) for policy in module.params["policies"]),
     }
     if module.params["api"]:
         api = find_api(apim, module.params["api"])
@@ -102,7 +121,7 @@ def run(module):
 
 
 def main():
-    module = GraviteeModule("apim", dict(api=dict(type="str")))
+    module = GraviteeModule("apim", dict(api=dict(type="str"), policies=dict(type="list", elements="str", default=[])))
     module.run(run)
 
 

@@ -100,6 +100,90 @@ options:
         the module does not send it, and warns when this option is set. The module decides from the policy schema
         the server itself serves, not from a version number.
     type: bool
+  mcp_acl:
+    description:
+      - Per-tool access control with the APIM C(mcp-acl) policy ("AI - MCP ACL", an enterprise plugin of APIM 4.10 and
+        later, MCP proxy APIs only). The module manages one flow of the plan, named C(MCP ACL), whose request step is the
+        policy; the plan's other flows are left as they are.
+      - Once the policy is on the plan, what no rule allows is denied, for every feature (Gravitee's documentation,
+        "Default Behavior (Implicit Deny)"); MCP clients still connect, the lists of tools, resources and prompts come
+        back filtered, and the calls no rule allows are refused.
+      - When not set, the plan's flows are left as they are.
+      - The policy's source and schema are not public. What this option sends is what its documentation states; the
+        rest (how a refusal looks, what V(EXPRESSION) patterns mean, what V(LITERAL) compares for resources, how several
+        C(mcp-acl) steps combine) is not confirmed, and the module never sends it unless asked.
+      - The server reads the whole plan (flows included) back, so a change reaches the gateway at the next deployment
+        (RV(needs_redeploy)).
+    type: dict
+    suboptions:
+      state:
+        description:
+          - V(present) puts the C(MCP ACL) flow on the plan with O(mcp_acl.authorizations); V(absent) removes it (the
+            plan then lets every token use every tool).
+        type: str
+        choices: [present, absent]
+        default: present
+      authorizations:
+        description:
+          - The rules (the policy's C(authorizations)), each a set of allowed features that applies when its condition
+            holds. A request is allowed when one applicable rule allows it.
+          - V([]) (the default) denies everything.
+          - Compared in order.
+        type: list
+        elements: dict
+        default: []
+        suboptions:
+          scopes:
+            description:
+              - The rule applies when the token carries every one of these scopes. The module writes the condition
+                C({#context.attributes['user.roles'].contains('<scope>') && ...}), on the OAuth2 policy's
+                word that it puts the token's scopes in the C(user.roles) attribute (its source, C(Oauth2Policy.java)).
+                That the C(mcp-acl) policy evaluates its condition on that attribute is inferred, not confirmed by
+                Gravitee's documentation.
+              - Mutually exclusive with O(mcp_acl.authorizations[].condition).
+            type: list
+            elements: str
+          condition:
+            description:
+              - The rule's condition, a Gravitee Expression Language expression such as
+                C({#context.attributes['user.roles'].contains('weather:read')}); the rule is ignored when it is false.
+              - When neither this nor O(mcp_acl.authorizations[].scopes) is set, the rule applies to every request.
+            type: str
+          authorized_features:
+            description:
+              - What the rule allows (the policy's C(authorizedFeatures)).
+            type: list
+            elements: dict
+            required: true
+            suboptions:
+              type:
+                description:
+                  - The MCP feature.
+                type: str
+                required: true
+                choices: [TOOLS, RESOURCES, PROMPTS]
+              methods:
+                description:
+                  - The MCP methods allowed, for example V(TOOLS_LIST) (the tool appears in C(tools/list)) and
+                    V(TOOLS_CALL) (C(tools/call) is allowed). The documentation names C(TOOLS_LIST), C(TOOLS_CALL),
+                    C(RESOURCES_LIST), C(RESOURCES_READ), C(RESOURCES_SUBSCRIBE), C(RESOURCES_TEMPLATES_LIST),
+                    C(PROMPTS_LIST), C(PROMPTS_GET); the complete list is not confirmed and the server checks it.
+                  - Default the policy's documented default, the list method of O(mcp_acl.authorizations[].authorized_features[].type)
+                    (for example V([TOOLS_LIST])); the module sends it explicitly.
+                type: list
+                elements: str
+              pattern_type:
+                description:
+                  - V(ANY) matches every tool (resource, prompt); V(LITERAL) only the one named O(mcp_acl.authorizations[].authorized_features[].pattern_value)
+                    (for tools and prompts, their name).
+                  - V(EXPRESSION) is accepted by the policy but what it means is not documented; it is sent as given.
+                type: str
+                choices: [ANY, LITERAL, EXPRESSION]
+                default: ANY
+              pattern_value:
+                description:
+                  - The name (or expression) to match, required with V(LITERAL) and V(EXPRESSION).
+                type: str
   state:
     description:
       - V(present) creates the plan (in STAGING) or updates it; its status does not change.
@@ -146,6 +230,20 @@ EXAMPLES = r"""
     context_path: /weather-mcp
     state: started
     force_deploy: "{{ oauth2_plan.needs_redeploy or keyless_removal.needs_redeploy }}"
+
+- name: Only tokens with the weather:read scope may see and call get_forecast; every token lists the tools
+  mcpgate.gravitee.apim_plan:
+    api: /weather-mcp
+    name: OAuth2
+    mcp_acl:
+      authorizations:
+        - scopes: [weather:read]
+          authorized_features:
+            - type: TOOLS
+              methods: [TOOLS_LIST, TOOLS_CALL]
+              pattern_type: LITERAL
+              pattern_value: get_forecast
+  register: acl_plan
 """
 
 RETURN = r"""
@@ -179,12 +277,25 @@ status:
   returned: when the plan exists (or would, in check mode)
   type: str
   sample: PUBLISHED
+mcp_acl:
+  description:
+    - The plan's C(MCP ACL) flow as compared (O(mcp_acl)), in the server's form - C(enabled), C(selectors) and the
+      policy's C(authorizations); null when the plan has none. Predicted in check mode.
+  returned: when the plan exists (or would, in check mode)
+  type: dict
+  sample:
+    enabled: true
+    selectors: [{type: MCP, methods: []}]
+    authorizations:
+      - condition: "{#context.attributes['user.roles'].contains('weather:read')}"
+        authorizedFeatures: [{type: TOOLS, methods: [TOOLS_CALL, TOOLS_LIST], patternType: LITERAL, patternValue: get_forecast}]
 needs_redeploy:
   description:
     - "Whether what this task did reaches the gateway only at the next deployment of the API: it published a plan
-      (one it created too), closed or deleted a plan that had left STAGING, or changed the security settings of such
-      a plan; or the server already reported the API out of sync (C(NEED_REDEPLOY)). Deprecating a plan, changing
-      its name or description, and anything done to a plan in STAGING need no deployment."
+      (one it created too), closed or deleted a plan that had left STAGING, or changed the security settings or the
+      flows (O(mcp_acl)) of such a plan; or the server already reported the API out of sync (C(NEED_REDEPLOY)).
+      Deprecating a plan, changing its name or description, and anything done to a plan in STAGING need no
+      deployment."
     - It is not the server's C(deploymentState), which does not count a deleted plan. Give it to the
       O(mcpgate.gravitee.apim_api#module:force_deploy) option of M(mcpgate.gravitee.apim_api), as the last example
       does.
@@ -194,14 +305,20 @@ needs_redeploy:
 
 from ansible_collections.mcpgate.gravitee.plugins.module_utils.apim import (
     ACTIVE_PLAN_STATUSES,
+    MCP_ACL_POLICY,
+    MCP_PROXY_TYPE,
     SECURITY_TYPES,
     WWW_AUTHENTICATE,
     ApimApi,
     describe_api,
     describe_plan,
     find_api,
+    get_mcp_acl,
     missing_api,
+    normalize_mcp_acl,
+    other_mcp_acl_steps,
     plan_security_type,
+    put_mcp_acl,
     require_v4,
 )
 from ansible_collections.mcpgate.gravitee.plugins.module_utils.client import GraviteeError
@@ -220,8 +337,22 @@ DESCRIPTION = Description(
     Field("propagate_auth_header", key=OAUTH2 + ("propagateAuthHeader",), type="bool"),
     Field("extract_payload", key=OAUTH2 + ("extractPayload",), type="bool"),
     Field("add_www_authenticate_header", key=OAUTH2 + (WWW_AUTHENTICATE,), type="bool"),
+    # The plan's "MCP ACL" flow (module_utils/apim.py: what the mcp-acl policy documents, and what it does not).
+    Field("mcp_acl", get=get_mcp_acl, put=put_mcp_acl, normalize=normalize_mcp_acl, type="dict", options=dict(
+        state=dict(type="str", choices=["present", "absent"], default="present"),
+        authorizations=dict(type="list", elements="dict", default=[], options=dict(
+            scopes=dict(type="list", elements="str"),
+            condition=dict(type="str"),
+            authorized_features=dict(type="list", elements="dict", required=True, options=dict(
+                type=dict(type="str", required=True, choices=["TOOLS", "RESOURCES", "PROMPTS"]),
+                methods=dict(type="list", elements="str"),
+                pattern_type=dict(type="str", choices=["ANY", "LITERAL", "EXPRESSION"], default="ANY"),
+                pattern_value=dict(type="str"),
+            )),
+        )),
+    )),
 )
-OAUTH2_OPTIONS = tuple(field.option for field in DESCRIPTION.fields if field.key[:2] == OAUTH2)
+OAUTH2_OPTIONS = tuple(field.option for field in DESCRIPTION.fields if (field.key or ())[:2] == OAUTH2)
 MOVES = {"published": ("publish", "PUBLISHED"), "deprecated": ("deprecate", "DEPRECATED"), "closed": ("close", "CLOSED")}
 
 
@@ -302,6 +433,8 @@ class Plan(Managed):
                               "published)" % (label, "not created yet" if status is None else "in staging"))
         if kind == "OAUTH2":
             self.check_oauth2(current)
+        if self.wanted.get("mcp_acl") is not None and (current is None or "mcp_acl" in self.description.differences(self.wanted, current)):
+            self.check_mcp_acl(current)
         if self.state == "published" and kind == "KEY_LESS" and status != "PUBLISHED":
             self.check_keyless(current)
 
@@ -332,6 +465,24 @@ class Plan(Managed):
         if not str(resource.get("type", "")).startswith("oauth2"):
             raise ModuleError("oauth_resource %r of API %s is a %s resource, not an OAuth2 resource"
                               % (name, describe_api(self.api), resource.get("type")))
+
+    def check_mcp_acl(self, current):
+        """The mcp-acl policy runs on MCP proxy APIs only, and must be installed and allowed by the licence."""
+        if self.api and self.api.get("type") != MCP_PROXY_TYPE:
+            raise ModuleError("mcp_acl: the mcp-acl policy applies to MCP proxy APIs only; API %s is a %s API"
+                              % (describe_api(self.api), self.api.get("type")))
+        plugin = self.apim.plugin("policies", MCP_ACL_POLICY)
+        if plugin is None:
+            raise ModuleError("mcp_acl: APIM has no mcp-acl policy plugin (AI - MCP ACL, an enterprise plugin of APIM 4.10 "
+                              "and later): install it, or leave mcp_acl out")
+        if plugin.get("deployed") is False:
+            raise ModuleError("mcp_acl: the mcp-acl policy plugin is installed but not deployable: the APIM licence does "
+                              "not allow it")
+        others = other_mcp_acl_steps(current)
+        if others:
+            self.module.warn("plan %r has other flows with an mcp-acl step (%s); how several mcp-acl steps combine is not "
+                             "documented, and this module manages only the flow named 'MCP ACL'"
+                             % (current.get("name"), ", ".join(others)))
 
     def check_keyless(self, current):
         """One KEY_LESS plan PUBLISHED or DEPRECATED per API (400 plan.keyless.exists, facts §4.2)."""
@@ -403,7 +554,7 @@ def needs_redeploy(api, before, after):
         return False
     if before.get("status") != after.get("status"):
         return after.get("status") != "DEPRECATED"
-    return before.get("security") != after.get("security")
+    return before.get("security") != after.get("security") or get_mcp_acl(before) != get_mcp_acl(after)
 
 
 def run(module):
@@ -418,7 +569,7 @@ def run(module):
             "and force_deploy: true)" % (describe_plan(before), describe_api(plan.api))
         )
     if after is not None:
-        result.update(plan=plan.shown(after), status=after.get("status"))
+        result.update(plan=plan.shown(after), status=after.get("status"), mcp_acl=get_mcp_acl(after))
         if after.get("id"):
             result["id"] = after["id"]
     module.exit(**result)

@@ -65,6 +65,9 @@ options:
       - Probed again meanwhile - HTTP 404 (the API is not deployed yet), HTTP 200 where O(expect=protected) wants a
         401 (the previous, keyless deployment is still served), HTTP 503, and with a token a 401 (the deployment with
         the right AM resource has not landed yet).
+      - While waiting, AM's token errors C(invalid_client), C(invalid_scope) and C(invalid_target), and a registration
+        refused with C(invalid_client_metadata), are asked again too - the AM gateway learns of a new secret, scope, tool
+        or MCP server at its next synchronisation (every 5 seconds by default).
       - A definitive answer ends the wait at once - HTTP 502 or 504 from the gateway means it could not reach the MCP
         server the API proxies to, and the task fails immediately (when O(expect) or a token check is asked).
       - V(0) probes once.
@@ -107,6 +110,51 @@ options:
       - Default - the C(scope) of the gateway's challenge, if any; else none.
     type: list
     elements: str
+  expect_tools:
+    description:
+      - What C(tools/list) with the token must show, for example to verify per-tool access control (the APIM
+        C(mcp-acl) policy of M(mcpgate.gravitee.apim_plan) O(mcpgate.gravitee.apim_plan#module:mcp_acl)); the task fails
+        unless it does. With O(wait), the probe asks again while it does not (a deployment of other access rules may not
+        have reached the gateway yet).
+      - Needs a token (O(register_client), O(client_credentials) or O(token)).
+    type: dict
+    suboptions:
+      listed:
+        description: Tools that must be listed.
+        type: list
+        elements: str
+        default: []
+      hidden:
+        description: Tools that must not be listed.
+        type: list
+        elements: str
+        default: []
+  call_tools:
+    description:
+      - Tools to call (C(tools/call)) with the token, in the same session, after C(tools/list). A call is V(allowed) when
+        the gateway lets it reach the tool (HTTP 200 and a JSON-RPC result, even one that reports an error of the tool);
+        anything else counts as refused, since how the C(mcp-acl) policy refuses a call is not documented.
+      - Only call tools that are safe to call; a call runs the tool.
+      - Needs a token (O(register_client), O(client_credentials) or O(token)).
+    type: list
+    elements: dict
+    suboptions:
+      name:
+        description: Name of the tool.
+        type: str
+        required: true
+      arguments:
+        description: The tool's arguments.
+        type: dict
+        default: {}
+      expect:
+        description:
+          - V(allowed) fails the task unless the call reaches the tool; V(refused) fails it if the call reaches the tool.
+            Give a V(refused) call the arguments an V(allowed) call succeeds with, so that nothing but access control
+            can refuse it.
+          - When not set, the outcome is only reported.
+        type: str
+        choices: [allowed, refused]
   authorization_server:
     description:
       - The authorization server MCP clients must find, for example C(https://am-gateway.example.com/mcp/oidc) for the AM
@@ -302,6 +350,13 @@ authenticated:
       type: list
       elements: str
       returned: when verified
+    calls:
+      description: What each O(call_tools) call got - C(name), C(allowed), C(status), and C(error) when refused or
+        C(tool_error) (the tool reported an error) when allowed.
+      type: list
+      elements: dict
+      returned: when O(call_tools) was given and a session was opened with the token
+      sample: [{"name": "get_forecast", "allowed": true, "status": 200, "tool_error": false}]
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -327,6 +382,9 @@ def token_method(params):
         raise ModuleError("%s are mutually exclusive: give one way to get a token." % " and ".join(given))
     if given and given[0] in DISCOVERY_METHODS and params["expect"] == "open":
         raise ModuleError("%s verifies a protected endpoint: it cannot be used with expect: open." % given[0])
+    if not given and (params.get("expect_tools") or params.get("call_tools")):
+        raise ModuleError("expect_tools and call_tools check what a token lets through: give a way to get a token "
+                          "(register_client, client_credentials or token).")
     if params["wait"] < 0:
         raise ModuleError("wait must be 0 or more seconds, got %s." % params["wait"])
     return given[0] if given else None
@@ -342,7 +400,7 @@ def verify_authenticated(prober, params, method, result, authenticated, check_mo
         raise NotVerified("the endpoint answered HTTP %s to an unauthenticated initialize" % result.get("status"))
     if method == "token":
         resource = (result.get("resource_metadata") or {}).get("resource") or prober.probe.url
-        summary = call_tools(prober, params["token"], False, resource, result)
+        summary = call_tools(prober, params["token"], False, resource, result, params, authenticated)
         authenticated.update(verified=True, tools=summary.get("tools", []))
         return
 
@@ -355,7 +413,7 @@ def verify_authenticated(prober, params, method, result, authenticated, check_mo
         token, granted = prober.get_token(result["token_endpoint"], credentials["client_id"], credentials["client_secret"],
                                           resource, scopes, given_credentials=True)
         authenticated["scopes"] = granted
-        summary = call_tools(prober, token, True, resource, result)
+        summary = call_tools(prober, token, True, resource, result, params, authenticated)
         authenticated.update(verified=True, tools=summary.get("tools", []))
         return
 
@@ -367,22 +425,57 @@ def verify_authenticated(prober, params, method, result, authenticated, check_mo
         token, granted = prober.get_token(result["token_endpoint"], registered["client_id"], registered["client_secret"],
                                           resource, scopes, given_credentials=False)
         authenticated["scopes"] = granted
-        summary = call_tools(prober, token, True, resource, result)
+        summary = call_tools(prober, token, True, resource, result, params, authenticated)
         authenticated.update(verified=True, tools=summary.get("tools", []))
     finally:
         authenticated["client_deleted"] = prober.delete_client(registered)
 
 
-def call_tools(prober, token, issued_by_am, resource, result):
-    """initialize + tools/list with ``token``; the authenticated status, server info and tools go into ``result``."""
+def call_tools(prober, token, issued_by_am, resource, result, params=None, authenticated=None):
+    """initialize + tools/list (+ the calls of ``call_tools``) with ``token``, checked against ``expect_tools`` and the
+    calls' expectations; the authenticated status, server info, tools and calls go into ``result``."""
+    params = params or {}
+    calls = params.get("call_tools") or []
     try:
-        summary = prober.call_with_token(token, issued_by_am, resource)
+        summary = prober.call_with_token(token, issued_by_am, resource, calls=calls,
+                                         expectation=lambda summary: expectation_problem(params, summary, authenticated))
     finally:
         if prober.authenticated_status is not None:
             result["authenticated_status"] = prober.authenticated_status
+        if prober.last_summary is not None and authenticated is not None:
+            authenticated.update(tools=prober.last_summary.get("tools", []))
+            if calls:
+                authenticated["calls"] = prober.last_summary.get("calls", [])
     result["server_info"] = result.get("server_info") or summary.get("server_info")
     result["tools"] = summary.get("tools", [])
+    if calls and authenticated is not None:
+        authenticated["calls"] = summary.get("calls", [])
     return summary
+
+
+def expectation_problem(params, summary, authenticated):
+    """Why the tools listed and the calls made with the token are not what ``expect_tools`` and ``call_tools`` say, or
+    None."""
+    granted = (authenticated or {}).get("scopes")
+    token = "the token (scopes %s)" % (", ".join(granted) or "none") if granted is not None else "the token"
+    expected = params.get("expect_tools") or {}
+    listed = summary.get("tools") or []
+    problems = []
+    missing = [tool for tool in expected.get("listed") or [] if tool not in listed]
+    if missing:
+        problems.append("tools/list with %s does not show %s" % (token, ", ".join(missing)))
+    shown = [tool for tool in expected.get("hidden") or [] if tool in listed]
+    if shown:
+        problems.append("tools/list with %s shows %s, which it must not" % (token, ", ".join(shown)))
+    for call, outcome in zip(params.get("call_tools") or [], summary.get("calls") or []):
+        if call.get("expect") == "allowed" and not outcome["allowed"]:
+            problems.append("tools/call %s with %s was refused (%s)" % (call["name"], token, outcome.get("error")))
+        elif call.get("expect") == "refused" and outcome["allowed"]:
+            problems.append("tools/call %s with %s reached the tool, which it must not" % (call["name"], token))
+    if not problems:
+        return None
+    return sentence("%s: check the plan's mcp-acl rules (mcpgate.gravitee.apim_plan mcp_acl), the tools' scopes on the AM "
+                    "MCP server and the scopes asked for (option scopes)" % "; ".join(problems))
 
 
 def main():
@@ -400,6 +493,13 @@ def main():
             ),
             scopes=dict(type="list", elements="str"),
             authorization_server=dict(type="str"),
+            expect_tools=dict(type="dict", options=dict(listed=dict(type="list", elements="str", default=[]),
+                                                        hidden=dict(type="list", elements="str", default=[]))),
+            call_tools=dict(type="list", elements="dict", options=dict(
+                name=dict(type="str", required=True),
+                arguments=dict(type="dict", default={}),
+                expect=dict(type="str", choices=["allowed", "refused"]),
+            )),
         ),
         supports_check_mode=True,
     )

@@ -922,7 +922,8 @@ class ManagementApi:
     async def renew_secret(self, request: Request) -> Response:
         resource = self.secrets_resource(request)
         secret = self.secret_or_404(resource, request.path_params["secret"])
-        secret["raw"] = secure_random_string()
+        retire_secret(resource, secret["raw"])
+        secret["raw"], secret["_since"] = secure_random_string(), time.monotonic()
         resource["updatedAt"] = now_ms()
         return JSONResponse(non_null({**safe_secret(secret), "secret": secret["raw"]}))
 
@@ -932,6 +933,7 @@ class ManagementApi:
         if len(resource["secrets"]) <= 1:
             raise AmError(400, "Cannot remove last secret")
         secret = self.secret_or_404(resource, request.path_params["secret"])
+        retire_secret(resource, secret["raw"])
         resource["secrets"].remove(secret)
         resource["updatedAt"] = now_ms()
         return Response(status_code=204)
@@ -939,17 +941,29 @@ class ManagementApi:
 
 def new_client_secret(name: str, raw: str, settings_id: str) -> dict[str, Any]:
     # Real AM stores a hash; the simulator keeps the raw value (never returned after creation) so the
-    # gateway can check Basic credentials.
-    return {"id": new_id(), "settingsId": settings_id, "name": name, "raw": raw, "createdAt": now_ms(), "expiresAt": None}
+    # gateway can check Basic credentials.  "_since": when the value was made (time.monotonic()), for the gateway's
+    # sync delay; keys starting with "_" are never served.
+    return {"id": new_id(), "settingsId": settings_id, "name": name, "raw": raw, "createdAt": now_ms(), "expiresAt": None,
+            "_since": time.monotonic()}
 
 
 def safe_secret(secret: dict[str, Any]) -> dict[str, Any]:
     """ClientSecret.safeSecret(): everything but the secret."""
-    return non_null({k: v for k, v in secret.items() if k != "raw"})
+    return non_null({k: v for k, v in secret.items() if k != "raw" and not k.startswith("_")})
 
 
-def mcp_server_secret_matches(resource: dict[str, Any], secret: str) -> bool:
-    return any(secrets.compare_digest(s["raw"], secret) for s in resource["secrets"])
+def retire_secret(resource: dict[str, Any], raw: str) -> None:
+    """A value deleted or renewed: a gateway that syncs late still accepts it for its sync delay."""
+    resource.setdefault("_retired", []).append({"raw": raw, "_until": time.monotonic()})
+
+
+def mcp_server_secret_matches(resource: dict[str, Any], secret: str, delay: float = 0.0) -> bool:
+    """Whether ``secret`` authenticates the MCP server's client at a gateway that syncs ``delay`` seconds late: the
+    values it has synced, and the ones retired less than ``delay`` seconds ago (ScheduledSyncService polls events)."""
+    now = time.monotonic()
+    current = [s["raw"] for s in resource["secrets"] if now - s.get("_since", 0.0) >= delay]
+    retired = [r["raw"] for r in resource.get("_retired") or [] if now - r["_until"] < delay]
+    return any(secrets.compare_digest(raw, secret) for raw in current + retired)
 
 
 # --- domain PATCH/PUT (PatchDomain) ----------------------------------------------------------------

@@ -565,7 +565,7 @@ class Gateway:
             auth_method = ((server.get("settings") or {}).get("oauth") or {}).get("tokenEndpointAuthMethod")
             basic_ok = method == "client_secret_basic" and auth_method in (None, "client_secret_basic")
             post_ok = method == "client_secret_post" and auth_method == "client_secret_post"
-            if (basic_ok or post_ok) and mcp_server_secret_matches(server, secret):
+            if (basic_ok or post_ok) and mcp_server_secret_matches(server, secret, self.sim.sync_delay("am_gateway")):
                 return SimpleNamespace(client_id=client_id, application=None, mcp_server=server)
         raise OAuthError("invalid_client", "Invalid client: bad credentials", 401)
 

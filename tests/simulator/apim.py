@@ -100,6 +100,14 @@ class Deployment:
     definition: dict[str, Any]
     plans: list[dict[str, Any]]
     label: str | None = None
+    at: float = 0.0  # time.monotonic() of the deployment
+    previous: "Deployment | None" = None  # what the gateway served before it, until it syncs
+
+    def as_seen(self, delay: float) -> "Deployment | None":
+        """The deployment a gateway that syncs ``delay`` seconds late serves now (None: none yet)."""
+        if delay <= 0 or time.monotonic() - self.at >= delay:
+            return self
+        return self.previous.as_seen(delay) if self.previous is not None else None
 
 
 @dataclass
@@ -595,7 +603,12 @@ class ManagementApi:
         api_id = api.body["id"]
         definition = copy.deepcopy(api.body)
         plans = [copy.deepcopy(p.body) for p in self.state.plans_of(api_id) if p.body["status"] in ACTIVE_PLAN_STATUSES]
-        self.state.deployments[api_id] = Deployment(definition=definition, plans=plans, label=label)
+        before = self.state.deployments.get(api_id)
+        seen = before.as_seen(self.sim.sync_delay("apim_gateway")) if before is not None else None
+        if seen is not None:
+            seen.previous = None  # one step back is all a lagging gateway can still serve
+        self.state.deployments[api_id] = Deployment(definition=definition, plans=plans, label=label, at=time.monotonic(),
+                                                    previous=seen)
         api.deployed_seq = self.state.tick()
         api.body["deployedAt"] = iso(self.state.now_ms())
 

@@ -91,11 +91,14 @@ class Gateway:
     # --- routing ---
 
     def started_apis(self):
+        """The deployments the gateway serves: with a sync delay (POST /_sim/sync), the ones it has synced."""
         apim = self.sim.state.apim
+        delay = self.sim.sync_delay("apim_gateway")
         for api_id, deployment in apim.deployments.items():
             stored = apim.apis.get(api_id)
-            if stored is not None and stored.body["state"] == "STARTED":
-                yield deployment
+            seen = deployment.as_seen(delay)
+            if stored is not None and stored.body["state"] == "STARTED" and seen is not None:
+                yield seen
 
     def route(self, host: str, path: str) -> Route | None:
         best: Route | None = None

@@ -94,6 +94,9 @@ class Simulator:
     faults: list[Fault] = field(default_factory=list)
     notices: list[str] = field(default_factory=list)
     violations: list[dict[str, Any]] = field(default_factory=list)  # spec violations, kept across resets
+    # Seconds a gateway takes to see a change made through its Management API (the real gateways poll: APIM every
+    # 5 s, services.sync.delay; AM every 5 s, services.sync.cron).  0 (the default) = at once.  Set by POST /_sim/sync.
+    sync_delays: dict[str, float] = field(default_factory=dict)
 
     def at_least(self, version: str) -> bool:
         """Whether the profile serves the behaviours of ``version`` and later ("4.11": the 4.11 and 4.12 profiles)."""
@@ -115,7 +118,12 @@ class Simulator:
     def reset(self) -> None:
         self.recorded.clear()
         self.faults.clear()
+        self.sync_delays.clear()
         self.seed()
+
+    def sync_delay(self, gateway: str) -> float:
+        """Seconds the ``apim_gateway`` or ``am_gateway`` lags behind its Management API."""
+        return float(self.sync_delays.get(gateway) or 0.0)
 
     def take_fault(self, server: str, method: str, path: str) -> Fault | None:
         for fault in self.faults:
@@ -293,6 +301,15 @@ class SimMiddleware:
         if path == "/_sim/faults" and method == "DELETE":
             sim.faults.clear()
             return await _send_json(send, 200, [])
+        if path == "/_sim/sync" and method == "POST":
+            spec = json.loads(body or b"{}")
+            if not isinstance(spec, dict) or any(k not in ("apim_gateway", "am_gateway") or not isinstance(v, (int, float)) or v < 0
+                                                 for k, v in spec.items()):
+                return await _send_json(send, 400, {"message": "give {\"apim_gateway\": seconds, \"am_gateway\": seconds}"})
+            sim.sync_delays.update(spec)
+            return await _send_json(send, 200, sim.sync_delays)
+        if path == "/_sim/sync" and method == "GET":
+            return await _send_json(send, 200, sim.sync_delays)
         if path == "/_sim/violations" and method == "GET":
             return await _send_json(send, 200, sim.violations)
         if path == "/_sim/info" and method == "GET":
