@@ -44,7 +44,7 @@ SANITY_COLLECTION := $(SANITY_ROOT)/ansible_collections/$(COLLECTION_NAMESPACE)/
 ANSIBLE_TEST_HOME := $(CACHE_DIR)/ansible-test-home
 ANSIBLE_TEST_CACHE := $(ANSIBLE_TEST_HOME)/.ansible/test/cache
 # Files copied for sanity: tracked plus untracked-but-not-ignored, without local state.
-SANITY_PATHSPEC := . ':!:.venv' ':!:.cache' ':!:tests/output' ':!:.ansible'
+SANITY_PATHSPEC := . ':!:.venv' ':!:.cache' ':!:tests/output' ':!:.ansible' ':!:collections'
 # Extra ansible-test arguments, e.g. `make sanity SANITY_ARGS='--test pylint'`.
 # No sanity test is skipped: `--docker` is impossible here (no container engine), which `--venv`
 # replaces; pslint (PowerShell) and shellcheck report "No tests applicable" while the collection

@@ -41,7 +41,7 @@ ALLOWED_TOP_LEVEL = {
 FORBIDDEN = [
     "tests/*", "*/tests/*", ".venv/*", ".cache/*", ".ci/*", ".git/*", ".gitignore", ".pytest_cache/*", ".ansible/*",
     ".ansible-lint", "Makefile", "requirements-dev.txt", "extensions/molecule/*", "*__pycache__*", "*.pyc",
-    "*.tar.gz", "changelogs/fragments/*", "changelogs/.plugin-cache.yaml", "playbooks/vars/demo.yml",
+    "*.tar.gz", "collections/*", "ansible.cfg", "changelogs/fragments/*", "changelogs/.plugin-cache.yaml", "playbooks/vars/demo.yml",
 ]
 MUST_SHIP = [
     "README.md", "CHANGELOG.md", "COPYING", "requirements.txt", "meta/runtime.yml", "meta/execution-environment.yml",
