@@ -189,21 +189,11 @@ EXAMPLES = r"""
   register: claude
   no_log: true  # the result holds the generated client secret, returned only at creation
 
-- name: The template clients with a Client ID Metadata Document are made from (AM 4.12)
+# The template of clients with a Client ID Metadata Document: see mcpgate.gravitee.am_domain_settings.
+- name: Remove a client no longer used
   mcpgate.gravitee.am_application:
     domain: mcp
-    name: CIMD template
-    client_id: mcp-cimd-template
-    type: native
-    template: true
-    redirect_uris: [https://cimd-template.invalid/callback]
-    grant_types: [authorization_code, refresh_token]
-    scopes: [openid, offline_access]
-
-- name: Remove a client
-  mcpgate.gravitee.am_application:
-    domain: mcp
-    client_id: mcp-client-vscode
+    client_id: mcp-client-retired
     state: absent
 """
 

@@ -174,12 +174,24 @@ EXAMPLES = r"""
       # MCP SDK clients ask for offline_access (a refresh token): keep it allowed.
       allowed_scopes: [openid, profile, offline_access, mcp:tools]
 
-- name: Let MCP clients log in with a Client ID Metadata Document (AM 4.12), from VS Code's and Claude's publishers only
+# Client ID Metadata Documents (AM 4.12): AM makes each such client from a template application.
+- name: The template clients with a Client ID Metadata Document are made from
+  mcpgate.gravitee.am_application:
+    domain: mcp
+    name: CIMD template
+    client_id: mcp-cimd-template
+    type: native
+    template: true
+    redirect_uris: [https://cimd-template.invalid/callback]
+    grant_types: [authorization_code, refresh_token]
+    scopes: [openid, offline_access]
+
+- name: Let MCP clients log in with a Client ID Metadata Document, from VS Code's and Claude's publishers only
   mcpgate.gravitee.am_domain_settings:
     domain: mcp
     cimd:
       enabled: true
-      template: mcp-cimd-template  # the client id of an application with template true (am_application)
+      template: mcp-cimd-template  # the client id of the template application
       allowed_domains: [vscode.dev, claude.ai]
 """
 

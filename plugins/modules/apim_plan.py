@@ -208,13 +208,21 @@ EXAMPLES = r"""
 # The guide's switch to OAuth2, in an order that never serves the API without a token: publish the OAuth2 plan,
 # delete the keyless plan of the guide's first test if there is one (the role mcpgate.gravitee.secure_mcp makes
 # one), then one deployment.
-- name: The OAuth2 plan, with tokens checked by the AM resource of the API
+- name: The OAuth2 plan, with tokens checked by the AM resource of the API; only tokens with the mcp:tools scope see and call get_weather
   mcpgate.gravitee.apim_plan:
     api: /weather-mcp
     name: OAuth2
     description: MCP clients authenticated by Gravitee AM
     security: oauth2
     oauth_resource: AM authorization server
+    mcp_acl:  # per-tool access control (the mcp-acl policy, an enterprise plugin); leave it out for none
+      authorizations:
+        - scopes: [mcp:tools]  # the scope the mcpgate.gravitee.am_mcp_server example gives the tool
+          authorized_features:
+            - type: TOOLS
+              methods: [TOOLS_LIST, TOOLS_CALL]
+              pattern_type: LITERAL
+              pattern_value: get_weather
     state: published
   register: oauth2_plan
 
@@ -230,20 +238,6 @@ EXAMPLES = r"""
     context_path: /weather-mcp
     state: started
     force_deploy: "{{ oauth2_plan.needs_redeploy or keyless_removal.needs_redeploy }}"
-
-- name: Only tokens with the weather:read scope may see and call get_forecast; every token lists the tools
-  mcpgate.gravitee.apim_plan:
-    api: /weather-mcp
-    name: OAuth2
-    mcp_acl:
-      authorizations:
-        - scopes: [weather:read]
-          authorized_features:
-            - type: TOOLS
-              methods: [TOOLS_LIST, TOOLS_CALL]
-              pattern_type: LITERAL
-              pattern_value: get_forecast
-  register: acl_plan
 """
 
 RETURN = r"""

@@ -187,6 +187,7 @@ EXAMPLES = r"""
     expect: protected
     authorization_server: https://am-gateway.example.com/mcp/oidc
     register_client: true
+    scopes: [mcp:tools]  # the tool's scope (the mcpgate.gravitee.apim_plan example's mcp_acl)
     wait: 60
   register: probe
   when: not ansible_check_mode

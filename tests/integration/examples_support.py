@@ -28,11 +28,12 @@ MODULES_DIR = REPO_ROOT / "plugins" / "modules"
 COLLECTION = "mcpgate.gravitee"
 
 # The order the modules' EXAMPLES run in, the guide's: read what exists; create the MCP proxy API (not deployed);
-# register the MCP server in AM; the domain's settings; the AM resource in the API; the OAuth2 plan, the keyless
+# register the MCP server in AM; the domain's settings (CIMD with its template application); the MCP clients'
+# applications; the AM resource in the API; the OAuth2 plan, the keyless
 # plan deleted, one deployment; then the verification through the gateway. A module not listed here (one added
 # since) runs after these, in alphabetical order: place it here when its examples need to run earlier.
-ORDER = ("apim_info", "am_info", "apim_api", "am_mcp_server", "am_domain_settings", "apim_resource", "apim_plan",
-         "mcp_probe")
+ORDER = ("apim_info", "am_info", "apim_api", "am_mcp_server", "am_domain_settings", "am_application", "apim_resource",
+         "apim_plan", "mcp_probe")
 
 # The one substitution table: what the examples say -> the simulator's server (a key of ``sim.urls``). Only these
 # host names change; the credentials come from the GRAVITEE_* environment (``sim.env()``), or, where an example

@@ -100,14 +100,16 @@ class Deployment:
     definition: dict[str, Any]
     plans: list[dict[str, Any]]
     label: str | None = None
-    at: float = 0.0  # time.monotonic() of the deployment
+    # time.monotonic() from which the gateway serves it: the deployment's time plus the sync delay then in force (a
+    # delay set later does not hide what the gateway had already synced)
+    visible_at: float = 0.0
     previous: "Deployment | None" = None  # what the gateway served before it, until it syncs
 
-    def as_seen(self, delay: float) -> "Deployment | None":
-        """The deployment a gateway that syncs ``delay`` seconds late serves now (None: none yet)."""
-        if delay <= 0 or time.monotonic() - self.at >= delay:
+    def as_seen(self) -> "Deployment | None":
+        """The deployment the gateway serves now (None: none yet)."""
+        if time.monotonic() >= self.visible_at:
             return self
-        return self.previous.as_seen(delay) if self.previous is not None else None
+        return self.previous.as_seen() if self.previous is not None else None
 
 
 @dataclass
@@ -604,10 +606,11 @@ class ManagementApi:
         definition = copy.deepcopy(api.body)
         plans = [copy.deepcopy(p.body) for p in self.state.plans_of(api_id) if p.body["status"] in ACTIVE_PLAN_STATUSES]
         before = self.state.deployments.get(api_id)
-        seen = before.as_seen(self.sim.sync_delay("apim_gateway")) if before is not None else None
+        seen = before.as_seen() if before is not None else None
         if seen is not None:
             seen.previous = None  # one step back is all a lagging gateway can still serve
-        self.state.deployments[api_id] = Deployment(definition=definition, plans=plans, label=label, at=time.monotonic(),
+        self.state.deployments[api_id] = Deployment(definition=definition, plans=plans, label=label,
+                                                    visible_at=time.monotonic() + self.sim.sync_delay("apim_gateway"),
                                                     previous=seen)
         api.deployed_seq = self.state.tick()
         api.body["deployedAt"] = iso(self.state.now_ms())

@@ -93,10 +93,9 @@ class Gateway:
     def started_apis(self):
         """The deployments the gateway serves: with a sync delay (POST /_sim/sync), the ones it has synced."""
         apim = self.sim.state.apim
-        delay = self.sim.sync_delay("apim_gateway")
         for api_id, deployment in apim.deployments.items():
             stored = apim.apis.get(api_id)
-            seen = deployment.as_seen(delay)
+            seen = deployment.as_seen()
             if stored is not None and stored.body["state"] == "STARTED" and seen is not None:
                 yield seen
 
