@@ -51,7 +51,8 @@ BASELINE_PLAYBOOK = HERE / "baseline" / "secure_mcp_uri.yml"
 RESULTS = HERE / "results.json"
 
 MANAGEMENT = ("apim", "am")
-# Requests the collection (or the baseline) sends itself; "mcp" is the gateway's upstream traffic.
+# Requests counted as sent: the management APIs and the two gateways. "am_gateway" also holds the APIM gateway's own
+# token introspection at AM (one per authenticated MCP request); "mcp" is the APIM gateway's upstream traffic.
 SENT = ("apim", "am", "apim_gateway", "am_gateway")
 # Actions that run in the controller's worker without starting a module on the target.
 CONTROLLER_ACTIONS = {
@@ -62,8 +63,8 @@ CONTROLLER_ACTIONS = {
 
 # The fewest requests the job needs, per MCP server (tests/bench/FLOOR.md gives the reasoning).
 FLOOR_REQUESTS = {
-    "first": {"management": 17, "gateway": 4},
-    "noop": {"management": 7, "gateway": 3},
+    "first": {"management": 17, "gateway": 10},
+    "noop": {"management": 7, "gateway": 9},
 }
 
 FLOOR_WHY = ("ansible_floor_wall runs one trivial module per distinct module the role ran (each task mapped to its own), as Ansible "
@@ -100,12 +101,8 @@ def write_inventory(sim, servers: int, folder: Path) -> Path:
     return path
 
 
-# PYTHONPATH for the diagnostic runs with the controller's garbage collector mostly off (see its sitecustomize.py).
-GC_TUNED = HERE / "gc_tuned"
-
-
-def ansible_env(sim, folder: Path, records: Path, pipelining: bool, gc_tuned: bool = False) -> dict[str, str]:
-    env = {
+def ansible_env(sim, folder: Path, records: Path, pipelining: bool) -> dict[str, str]:
+    return {
         **os.environ,
         **sim.env(),
         "ANSIBLE_COLLECTIONS_PATH": str(COLLECTIONS_PATH),
@@ -121,17 +118,14 @@ def ansible_env(sim, folder: Path, records: Path, pipelining: bool, gc_tuned: bo
         "ANSIBLE_LOCAL_TEMP": str(folder / "local"),
         "ANSIBLE_HOME": str(folder / "home"),
     }
-    if gc_tuned:
-        env["PYTHONPATH"] = str(GC_TUNED)
-    return env
 
 
-def run_playbook(sim, playbook: Path, inventory: Path, forks: int, pipelining: bool = True, gc_tuned: bool = False) -> dict[str, Any]:
+def run_playbook(sim, playbook: Path, inventory: Path, forks: int, pipelining: bool = True) -> dict[str, Any]:
     """Run one playbook; return its wall time, its task records and the requests the simulator received."""
     with tempfile.TemporaryDirectory(prefix="mcpgate-bench-") as tmp:
         folder = Path(tmp)
         records = folder / "records.json"
-        env = ansible_env(sim, folder, records, pipelining, gc_tuned)
+        env = ansible_env(sim, folder, records, pipelining)
         sim.clear_requests()
         start = time.monotonic()
         proc = subprocess.run(
@@ -329,13 +323,6 @@ def main(argv: list[str] | None = None) -> int:
             # Without pipelining, to show what it saves (one run of each).
             dummy, dummy2, first_np, noop_np = first_and_noop(sim, ROLE_PLAYBOOK, one, 1, 1, 1, pipelining=False)
             role["without_pipelining"] = {"first": first_np, "noop": noop_np}
-            # Diagnostic: the no-op run and its floor with the controller's garbage collector mostly off. A gap that
-            # closes would be collector work in the workers (the module action's gc.freeze() removed the one seen).
-            tuned = collections.defaultdict(list)
-            for dummy in range(args.repeat):
-                tuned["role"].append(run_playbook(sim, ROLE_PLAYBOOK, one, 1, gc_tuned=True)["wall"])
-                tuned["floor"].append(run_playbook(sim, floors["noop"]["floor"], one, 1, gc_tuned=True)["wall"])
-            role["noop_gc_tuned"] = {"wall": timed(tuned["role"]), "ansible_floor_wall": timed(tuned["floor"])}
             results["role"], results["baseline"] = role, base
 
             # N servers in one play, one host per server, forks.
@@ -397,8 +384,6 @@ def verdict(results: dict[str, Any]) -> dict[str, Any]:
         "noop_wall_over_ansible_cost": round(role["noop"]["wall"]["best"] / role["noop"]["ansible_floor_wall"]["best"], 3),
         "first_wall_over_ansible_cost": round(role["first"]["wall"]["best"] / role["first"]["ansible_floor_wall"]["best"], 3),
         "noop_wall_over_one_module_floor": round(role["noop"]["wall"]["best"] / role["noop"]["ansible_floor_wall_one_module"]["best"], 3),
-        "noop_wall_over_ansible_cost_gc_tuned": round(
-            role["noop_gc_tuned"]["wall"]["best"] / role["noop_gc_tuned"]["ansible_floor_wall"]["best"], 3),
         "first_wall_vs_baseline": round(role["first"]["wall"]["best"] / base["first"]["wall"]["best"], 3),
         "noop_wall_vs_baseline": round(role["noop"]["wall"]["best"] / base["noop"]["wall"]["best"], 3),
         "management_requests_per_server_first": per_server,
@@ -435,10 +420,6 @@ def table(results: dict[str, Any]) -> str:
         floor_row = ("  floor: fewest requests (FLOOR.md)", "", floor["management"], floor["gateway"], "-" if phase == "noop" else "")
         add("%-34s %9s %8s %7s %7s" % floor_row)
         row("  role without pipelining", "%.2f" % role["without_pipelining"][phase]["best"], None, None)
-        if phase == "noop":
-            tuned = role["noop_gc_tuned"]
-            row("  role, controller GC mostly off", wall(tuned["wall"]), None, None)
-            row("  floor, %d modules, same GC" % len(role[phase]["modules"]), wall(tuned["ansible_floor_wall"]), None, None)
         row("baseline (uri): " + label, wall(base[phase]["wall"]), base[phase]["requests"], base[phase]["tasks"])
     add("")
     add("role by server (first / no-op): %s / %s" % (role["first"]["requests"]["by_server"], role["noop"]["requests"]["by_server"]))
