@@ -56,7 +56,7 @@ COMMANDS = documented_commands()
 
 
 def test_the_playbooks_document_their_commands():
-    documented = {path for path, _ in COMMANDS}
+    documented = {path for path, _command in COMMANDS}
     assert {"playbooks/secure_mcp.yml", "playbooks/teardown.yml", "playbooks/rotate_secret.yml"} <= documented
 
 
