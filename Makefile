@@ -116,7 +116,7 @@ unit: venv
 
 # Three workers on two CPUs: the tests spend much of their time waiting on ansible-playbook and the simulators.
 integration: venv
-	PATH="$(VENV_PATH)" '$(VENV_BIN)/pytest' -n 3 tests/integration
+	PATH="$(VENV_PATH)" '$(VENV_BIN)/pytest' -rs -n 3 tests/integration
 
 # Reliability and security (tests/reliability, profile 4.12). In `make test`: chosen fault cases (every kind, every
 # method, both servers), retries, concurrency, secrets, TLS and bad input; `make reliability` runs every fault kind
