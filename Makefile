@@ -69,8 +69,8 @@ help:
 	@echo '  sim          run the Gravitee simulator in the foreground'
 	@echo '  demo         the role against the simulator, then a real MCP client (DEMO_ARGS=--free-ports)'
 	@echo '  bench        the role against the simulator: requests and time vs the floor and a uri baseline (not in test)'
-	@echo '  real-artifacts  fetch the pinned real AM/APIM artifacts into .cache/real with Maven (tests/real/maven)'
-	@echo '  test-real    pytest tests/real against real AM 4.12.4 and OSS APIM 4.12.17 on PostgreSQL 15 (not in test)'
+	@echo '  real-artifacts  lay out the pinned real AM/APIM artifacts into .cache/real with Maven (tests/real/maven)'
+	@echo '  test-real    pytest tests/real against real AM 4.10.20 and OSS APIM 4.10.9 on PostgreSQL 15 (not in test)'
 	@echo '  test-matrix  unit, role, check mode, demo (and sanity on the oldest and newest) on ansible-core 2.16 to 2.21'
 	@echo '  matrix-lock  regenerate tests/matrix/requirements-<core>.txt from tests/matrix/requirements.in'
 	@echo '  docs         regenerate docs/collection/ (antsibull-docs), CHANGELOG.md (antsibull-changelog), extensions/awx/surveys/'
@@ -184,8 +184,9 @@ BENCH_ARGS ?=
 bench: venv
 	PATH="$(VENV_PATH)" '$(VENV_BIN)/python' -m tests.bench.run_bench $(BENCH_ARGS)
 
-# The real tier (tests/real/README.md): real Gravitee AM and open-source APIM on loopback, PostgreSQL 15 from
-# Debian, Temurin 25, artifacts from Maven Central fetched by our poms into .cache/real (kept between runs).
+# The real tier (tests/real/README.md): real Gravitee AM 4.10.20 and open-source APIM 4.10.9 on loopback, PostgreSQL 15
+# from Debian, Temurin 25; our poms lay out their artifacts into .cache/real (kept between runs) from the tier's Maven
+# repository .cache/real/m2 (where a session installs what it built from Gravitee's source) and Maven Central.
 # A product whose artifacts Central does not serve is not started; its tests are skipped with Maven's own words.
 # REAL_ARGS: extra pytest arguments. MCPGATE_REAL_SERVERS=<state.json> reuses servers started with
 # `python -m tests.real.servers --state <state.json>`.
@@ -194,7 +195,6 @@ REAL_ARGS ?=
 .PHONY: real-artifacts test-real
 real-artifacts: venv
 	'$(VENV_BIN)/python' -m tests.real.artifacts
-	'$(VENV_BIN)/python' -m tests.real.artifacts --line apim-4.10.9 plugin-schemas
 
 test-real: venv real-artifacts
 	PATH="$(VENV_PATH)" '$(VENV_BIN)/pytest' -rsx tests/real $(REAL_ARGS)

@@ -5,11 +5,14 @@ Each component is one Maven run of one of our poms. Its outcome is kept next to 
 (its ``[ERROR]`` lines) and the coordinates it could not resolve. Tests read that record to say exactly why a
 server is not there; nothing stands in for a missing server.
 
-    python -m tests.real.artifacts                  fetch every component of the pinned line (AM 4.12.4, APIM 4.12.17)
-    python -m tests.real.artifacts --line apim-4.10.9 apim-gateway apim-rest-api plugin-schemas
+    python -m tests.real.artifacts                  every component (AM 4.10.20, APIM 4.10.9)
+    python -m tests.real.artifacts apim-gateway     some of them
     python -m tests.real.artifacts --strict ...     exit 1 when a component could not be had
 
-Maven's local repository is ``.cache/real/m2`` (never ~/.m2), so a fresh clone downloads everything itself.
+Maven's local repository is ``.cache/real/m2`` (never ~/.m2; ``MCPGATE_REAL_CACHE`` moves ``.cache/real``). It is
+also the tier's own repository: what Maven Central lacks (tests/real/README.md lists it) is built from Gravitee's
+source in a session and installed there, and Maven takes it from there before asking Central. A fresh clone has
+none of it, so its components are reported with Maven's own words and their tests skip.
 """
 
 from __future__ import annotations
@@ -30,11 +33,8 @@ POMS = Path(__file__).resolve().parent / "maven"
 CACHE = Path(os.environ.get("MCPGATE_REAL_CACHE", REPO_ROOT / ".cache" / "real"))
 M2 = CACHE / "m2"
 
-# The pins. A line is a Maven profile of tests/real/maven/pom.xml ("" = the default, 4.12 pins).
-LINES = {
-    "": {"am": "4.12.4", "apim": "4.12.17"},
-    "apim-4.10.9": {"am": "4.12.4", "apim": "4.10.9"},
-}
+# The pins (tests/real/maven/pom.xml says the same to Maven).
+VERSIONS = {"am": "4.10.20", "apim": "4.10.9"}
 COMPONENTS = ("am", "apim-rest-api", "apim-gateway", "plugin-schemas")
 MAVEN_TIMEOUT = 1200  # seconds for one component (the first APIM download is a few hundred jars)
 
@@ -45,7 +45,6 @@ class Fetched:
 
     component: str
     version: str
-    line: str
     home: Path
     ok: bool
     refused: list[str] = field(default_factory=list)
@@ -58,25 +57,26 @@ class Fetched:
         words = " ".join(self.refused)
         found = re.search(r"Could not find artifact \S+ in \S+ \([^)]*\)", words)
         said = found.group(0) if found else (words[:300] or "unknown")
-        return (f"{self.component} {self.version} not to be had from Maven Central: Maven said \"{said}\" "
-                f"({len(self.missing)} artifact(s) missing, listed in {self.home / 'resolved.json'})")
+        return (f"{self.component} {self.version} is neither in the tier's Maven repository ({M2}) nor on Maven Central: "
+                f"Maven said \"{said}\" ({len(self.missing)} artifact(s) missing, listed in {self.home / 'resolved.json'}; "
+                "tests/real/README.md says what to build and install)")
 
 
-def version_of(component: str, line: str = "") -> str:
-    return LINES[line]["am" if component == "am" else "apim"]
+def version_of(component: str) -> str:
+    return VERSIONS["am" if component == "am" else "apim"]
 
 
-def home_of(component: str, line: str = "") -> Path:
-    return CACHE / f"{component}-{version_of(component, line)}"
+def home_of(component: str) -> Path:
+    return CACHE / f"{component}-{version_of(component)}"
 
 
-def load(component: str, line: str = "") -> Fetched | None:
+def load(component: str) -> Fetched | None:
     """The recorded outcome of an earlier fetch, if any."""
-    record = home_of(component, line) / "resolved.json"
+    record = home_of(component) / "resolved.json"
     if not record.is_file():
         return None
     data = json.loads(record.read_text())
-    return Fetched(component, data["version"], line, home_of(component, line), data["ok"], data["refused"], data["missing"], data["seconds"])
+    return Fetched(component, data["version"], home_of(component), data["ok"], data["refused"], data["missing"], data["seconds"])
 
 
 def _maven() -> str:
@@ -86,20 +86,19 @@ def _maven() -> str:
     return mvn
 
 
-def fetch(component: str, line: str = "", force: bool = False) -> Fetched:
-    """Run our pom for ``component``; reuse a complete earlier download unless ``force``."""
-    earlier = load(component, line)
+def fetch(component: str, force: bool = False) -> Fetched:
+    """Run our pom for ``component``; reuse a complete earlier layout unless ``force``."""
+    earlier = load(component)
     if earlier and earlier.ok and not force:
         return earlier
-    home = home_of(component, line)
-    version = version_of(component, line)
+    home = home_of(component)
+    version = version_of(component)
     staging = home.with_name(home.name + ".partial")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     M2.mkdir(parents=True, exist_ok=True)
     # -U: ask Central again for what an earlier run did not find, instead of Maven's cached "was not found".
     command = [_maven(), "-B", "-U", "-f", str(POMS / component / "pom.xml"), f"-Dmaven.repo.local={M2}", f"-Dreal.home={staging}"]
-    command += [f"-P{line}"] if line else []
     command += ["package"]
     started = time.monotonic()
     try:
@@ -120,7 +119,7 @@ def fetch(component: str, line: str = "", force: bool = False) -> Fetched:
         for coordinate in re.findall(r"[\w.\-]+:[\w.\-]+:[\w.\-]+:[\w.\-]*\w", tail):
             if coordinate not in missing and not coordinate.startswith("mcpgate.gravitee.real:"):
                 missing.append(coordinate)
-    result = Fetched(component, version, line, home, rc == 0, refused, missing, seconds)
+    result = Fetched(component, version, home, rc == 0, refused, missing, seconds)
     record = {"version": version, "ok": result.ok, "refused": refused, "missing": missing, "seconds": seconds,
               "command": " ".join(["mvn", *command[1:]])}
     (staging / "resolved.json").write_text(json.dumps(record, indent=2) + "\n")
@@ -132,7 +131,6 @@ def fetch(component: str, line: str = "", force: bool = False) -> Fetched:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("components", nargs="*", help=f"some of {', '.join(COMPONENTS)} (default: all)")
-    parser.add_argument("--line", default="", choices=list(LINES), help="Maven profile of another version line")
     parser.add_argument("--force", action="store_true", help="run Maven again even for a complete earlier download")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a component could not be had")
     args = parser.parse_args(argv)
@@ -141,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown component(s): {', '.join(sorted(unknown))}")
     failed = 0
     for component in args.components or COMPONENTS:
-        result = fetch(component, args.line, args.force)
+        result = fetch(component, args.force)
         if result.ok:
             print(f"{component} {result.version}: fetched into {result.home} ({result.seconds} s)")
         else:

@@ -125,6 +125,9 @@ def start_am(group: ProcessGroup, pg: postgres.Postgres, run: Path, servers: Ser
             ext.mkdir(parents=True, exist_ok=True)
             for driver in (fetched.home / "drivers").glob("*.jar"):
                 shutil.copy2(driver, ext)
+        # Console only (the run folder keeps it), without the JDBC audit reporter's duplicate-key flood
+        # (real-gravitee-here.md: gigabytes of logs in minutes).
+        (homes[kind] / "config" / "logback.xml").write_text(LOGBACK.replace(QUIET_LOGGERS_HERE, AM_QUIET_LOGGERS))
     api_port, api_node, gw_port, gw_node = free_ports(4)
     common = {"GRAVITEE_SERVICES_CORE_HTTP_HOST": "127.0.0.1", **{k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG")}}
     for scope in ("MANAGEMENT", "OAUTH2", "GATEWAY"):
@@ -133,6 +136,8 @@ def start_am(group: ProcessGroup, pg: postgres.Postgres, run: Path, servers: Ser
                       "GRAVITEE_DATAPLANES_0_ID": "default", "GRAVITEE_DATAPLANES_0_NAME": "Default data plane",
                       "GRAVITEE_DATAPLANES_0_TYPE": "jdbc", "GRAVITEE_DATAPLANES_0_GATEWAY_URL": f"http://127.0.0.1:{gw_port}",
                       **_jdbc_env("GRAVITEE_DATAPLANES_0", pg, "am"),
+                      # No per-domain database reporter: with the organisation's it floods the log with duplicate keys.
+                      "GRAVITEE_DOMAINS_REPORTERS_DEFAULT_ENABLED": "false",
                       "GRAVITEE_SERVICES_SYNC_CRON": "*/2 * * * * *"}
     gateway_env = {**common, "GRAVITEE_HTTP_PORT": str(gw_port), "GRAVITEE_SERVICES_CORE_HTTP_PORT": str(gw_node),
                    "GRAVITEE_SERVICES_SYNC_CRON": "*/1 * * * * *", "GRAVITEE_SERVICES_SYNC_TIMEFRAMEBEFOREDELAY": "5000",
@@ -161,8 +166,10 @@ def bootstrap_am_domain(servers: Servers, name: str = AM_DOMAIN) -> dict[str, st
     created.raise_for_status()
     domain = created.json()
     requests.patch(f"{domains}/{domain['id']}", json={"enabled": True}, headers=headers, timeout=60).raise_for_status()
-    ready = servers.node_urls["am_gateway"] + f"/_node/domains?domainId={domain['id']}"
-    seconds = wait_until(_health(ready), SYNC_TIMEOUT, f"AM gateway sync of domain {name}", interval=1)
+    # AM 4.10 has no domain readiness endpoint on the node API (4.12's /_node/domains): the domain is served when its
+    # discovery document is (before that the gateway answers 404 "No security domain matches the request URI").
+    ready = f"{servers.urls['am_gateway']}/{domain['hrid']}/oidc/.well-known/openid-configuration"
+    seconds = wait_until(_health(ready, auth=None), SYNC_TIMEOUT, f"AM gateway sync of domain {name}", interval=1)
     servers.start_seconds["am_domain_sync"] = seconds
     return {"id": domain["id"], "hrid": domain["hrid"], "name": name, "path": domain.get("path", "/" + domain["hrid"])}
 
@@ -172,17 +179,17 @@ def _apim_yaml(pg: postgres.Postgres, http_key: str, port: int, node_port: int, 
 {http_key}:
   port: {port}
   host: 127.0.0.1
-repositories:
-  management:
-    type: jdbc
-    jdbc:
-      url: {pg.jdbc_url('apim')}
-      username: {postgres.DB_USER}
-      password: {postgres.DB_PASSWORD}
-  ratelimit:
-    type: none
-  analytics:
-    type: none
+# APIM 4.10 reads its repositories at the top level (management, ratelimit, analytics), not under repositories:.
+management:
+  type: jdbc
+  jdbc:
+    url: {pg.jdbc_url('apim')}
+    username: {postgres.DB_USER}
+    password: {postgres.DB_PASSWORD}
+ratelimit:
+  type: none
+analytics:
+  type: none
 services:
   core:
     http:
@@ -196,17 +203,20 @@ services:
 {extra}"""
 
 
-LOGBACK = """<configuration>
+QUIET_LOGGERS_HERE = "<!-- quiet loggers -->"
+AM_QUIET_LOGGERS = '<logger name="io.gravitee.am.reporter" level="OFF"/>'
+LOGBACK = f"""<configuration>
   <appender name="OUT" class="ch.qos.logback.core.ConsoleAppender">
-    <encoder><pattern>%d{HH:mm:ss.SSS} %-5level [%thread] %logger{36} - %msg%n</pattern></encoder>
+    <encoder><pattern>%d{{HH:mm:ss.SSS}} %-5level [%thread] %logger{{36}} - %msg%n</pattern></encoder>
   </appender>
+  {QUIET_LOGGERS_HERE}
   <root level="INFO"><appender-ref ref="OUT"/></root>
 </configuration>
 """
 
 
-def start_apim(group: ProcessGroup, pg: postgres.Postgres, run: Path, servers: Servers, line: str = "") -> None:
-    fetched = {c: artifacts.load(c, line) or artifacts.fetch(c, line) for c in ("apim-rest-api", "apim-gateway")}
+def start_apim(group: ProcessGroup, pg: postgres.Postgres, run: Path, servers: Servers) -> None:
+    fetched = {c: artifacts.load(c) or artifacts.fetch(c) for c in ("apim-rest-api", "apim-gateway")}
     missing = {c: f.reason for c, f in fetched.items() if not f.ok}
     if missing:
         servers.unavailable |= missing

@@ -89,6 +89,22 @@ class Apim:
     def snapshot(self, api_id: str) -> dict[str, Any]:
         return {"api": self.api(api_id), "plans": self.plans(api_id)}
 
+    def subscribe_client_id(self, api_id: str, client_id: str) -> dict[str, Any]:
+        """An application whose OAuth client id is ``client_id``, subscribed to the API's published OAuth2 plan.
+
+        On a V4 PROXY API the OAuth2 policy (5.1.4) lets a token in only with a subscription for the client id AM's
+        introspection states; for a token asked with ``resource`` AM states the resource identifier there
+        (DIFFERENCES.md D3). An MCP_PROXY API needs no subscription."""
+        v1 = self.base.replace("/management/v2/", "/management/", 1)
+        app = requests.post(v1 + "/applications", auth=self.auth, timeout=TIMEOUT, json={
+            "name": "client " + client_id, "description": "real tier", "settings": {"app": {"client_id": client_id}}})
+        assert app.status_code == 201, app.text
+        (oauth2,) = [p for p in self.plans(api_id) if p["security"]["type"] == "OAUTH2" and p["status"] == "PUBLISHED"]
+        subscription = self.call("POST", f"/apis/{api_id}/subscriptions",
+                                 json={"planId": oauth2["id"], "applicationId": app.json()["id"]})
+        assert subscription.status_code == 201, subscription.text
+        return subscription.json()
+
     def delete_api(self, api_id: str) -> None:
         self.call("POST", f"/apis/{api_id}/_stop")
         self.call("DELETE", f"/apis/{api_id}", params={"closePlans": "true"})

@@ -81,6 +81,8 @@ def test_mcp_server_bad_input_refused_before_any_write(real_am, am):
 def test_domain_settings_dcr_and_registration_idempotent_and_check_mode(real_am, am):
     args = {"domain": am.domain["hrid"], "user_registration": True, "dynamic_client_registration": {
         "enabled": True, "open": True, "allow_localhost_redirect_uri": True, "allow_http_scheme_redirect_uri": True}}
+    closed = {"domain": am.domain["hrid"], "user_registration": False, "dynamic_client_registration": {"enabled": False}}
+    assert run_tasks(real_am, [task("am_domain_settings", "start from DCR off", closed)]).rc == 0  # servers may be reused
     before = am.snapshot()
     check = run_tasks(real_am, [task("am_domain_settings", "check", args, check_mode=True, diff=True)])
     assert check.rc == 0 and check[0].changed, check.stdout
@@ -111,3 +113,80 @@ def test_am_info_reads_the_domain_and_its_mcp_servers(real_am, am):
     assert info["domain"]["id"] == am.domain["id"]
     assert info["mcp_servers_supported"] is True
     assert "real-info" in [s["clientId"] for s in info["mcp_servers"]]
+
+
+def applications(am):
+    response = am.get(f"/{am.domain['id']}/applications", page=0, size=200)
+    response.raise_for_status()
+    return {a["name"]: a for a in response.json()["data"]}
+
+
+def test_application_for_a_client_without_dcr_life_cycle(real_am, am):
+    """The guide's "without DCR, create an application in AM for each MCP client": native and web."""
+    vscode = {"domain": am.domain["hrid"], "name": "Real VS Code", "client_id": "real-vscode", "type": "native",
+              "redirect_uris": ["http://127.0.0.1:33418/", "https://vscode.dev/redirect"],
+              "grant_types": ["authorization_code", "refresh_token"], "scopes": ["openid", "offline_access"]}
+    web = {"domain": am.domain["hrid"], "name": "Real Web", "client_id": "real-web", "type": "web",
+           "redirect_uris": ["https://client.example.com/callback"]}
+    run = run_tasks(real_am, [
+        task("am_domain_settings", "loopback redirect URIs allowed", {
+            "domain": am.domain["hrid"], "dynamic_client_registration": {
+                "allow_localhost_redirect_uri": True, "allow_http_scheme_redirect_uri": True}}),
+        task("am_application", "check: native", vscode, check_mode=True),
+        task("am_application", "native", vscode, no_log=True),
+        task("am_application", "web", web, register="web", no_log=True),
+    ])
+    assert run.rc == 0, run.stdout
+    assert run[1].changed and run[2].changed and run[3].changed
+    made = applications(am)
+    assert made["Real VS Code"]["type"] == "native" and made["Real Web"]["type"] == "web"
+
+    before = am.snapshot() | {"applications": applications(am)}
+    again = run_tasks(real_am, [task("am_application", "native again", vscode), task("am_application", "web again", web),
+                                task("am_application", "check: rename", dict(web, name="Real Web 2"), check_mode=True,
+                                     diff=True)])
+    assert again.rc == 0, again.stdout
+    assert not again[0].changed and not again[1].changed and again[2].changed
+    assert am.snapshot() | {"applications": applications(am)} == before
+
+    gone = run_tasks(real_am, [task("am_application", "delete", {"domain": am.domain["hrid"], "client_id": c,
+                                                                 "state": "absent"}) for c in ("real-vscode", "real-web")] * 2)
+    assert gone.rc == 0, gone.stdout
+    assert [r.changed for r in gone.results] == [True, True, False, False]
+    assert not {"Real VS Code", "Real Web"} & set(applications(am))
+
+
+def test_mcp_server_secrets_are_refused_on_am_4_10_before_any_write(real_am, am):
+    """AM 4.10 has no secrets sub-resource (404 there): am_mcp_server_secret says which AM it needs."""
+    run = run_tasks(real_am, [
+        mcp(am, "one server", {"name": "Secrets", "resource_identifiers": [URL_2], "client_id": "real-secrets"}),
+    ])
+    assert run.rc == 0, run.stdout
+    try:
+        before = am.snapshot()
+        refused = run_tasks(real_am, [task("am_mcp_server_secret", "a second secret", {
+            "domain": am.domain["hrid"], "client_id": "real-secrets", "name": "second"}, ignore_errors=True)])
+        assert refused[0].failed
+        assert "4.11" in refused[0].msg, refused[0].msg
+        assert am.snapshot() == before
+    finally:
+        run_tasks(real_am, [mcp(am, "clean up", {"client_id": "real-secrets", "state": "absent"})])
+
+
+@pytest.mark.parametrize("domain", ["no-such-domain", "MCP-REAL", "0f1e2d3c-no-such-domain-id"])
+def test_a_domain_that_does_not_exist_is_named_as_such(real_am, am, domain):
+    """Real AM answers 403 "Permission denied" to an unknown domain id; the module must still say what is wrong."""
+    run = run_tasks(real_am, [task("am_info", "read", {"domain": domain}, ignore_errors=True),
+                              mcp(am, "an MCP server", {"domain": domain, "name": "X", "client_id": "x",
+                                                        "resource_identifiers": [URL]}, ignore_errors=True)])
+    for result in run.results:
+        assert result.failed
+        assert domain in result.msg and "domain" in result.msg
+        assert "permission" not in result.msg.lower(), result.msg
+
+
+def test_an_mcp_server_id_that_does_not_exist_is_named_as_such(real_am, am):
+    run = run_tasks(real_am, [mcp(am, "by id", {"id": "0f1e2d3c4b5a69788796a5b4c3d2e1f0", "name": "X",
+                                                "resource_identifiers": [URL]}, ignore_errors=True)])
+    assert run[0].failed
+    assert "0f1e2d3c4b5a69788796a5b4c3d2e1f0" in run[0].msg and "permission" not in run[0].msg.lower(), run[0].msg

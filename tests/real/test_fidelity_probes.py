@@ -50,18 +50,24 @@ def test_deleting_a_published_plan_does_not_ask_for_a_redeploy_and_the_gateway_k
         apim.delete_api(api["id"])
 
 
-def test_protected_resources_q_needs_type_and_matches_case_insensitively(real_am):
+def test_protected_resources_need_type_and_ignore_q_before_4_11(real_am):
+    """real-gravitee-here.md section 3: list, GET one and DELETE answer 500 without ``type=MCP_SERVER``; ``q`` (AM 4.11)
+    is ignored by 4.10.20, so the list narrows nothing; the 201 holds only id, name, clientId and clientSecret."""
     am = Am(real_am)
     base = f"/{am.domain['id']}/protected-resources"
     created = am.call("POST", base, json={"name": "Probe", "type": "MCP_SERVER", "clientId": "Probe-Case",
                                           "resourceIdentifiers": ["http://127.0.0.1:9/probe-case"]})
     assert created.status_code == 201, created.text
+    other = am.call("POST", base, json={"name": "Other", "type": "MCP_SERVER", "clientId": "probe-other",
+                                        "resourceIdentifiers": ["http://127.0.0.1:9/probe-other"]})
+    assert other.status_code == 201, other.text
     try:
-        # The 201 holds id, name, clientId and the generated clientSecret, nothing else.
         assert set(created.json()) == {"id", "name", "clientId", "clientSecret"}
-        without_type = am.call("GET", base, params={"q": "probe-case"})
-        assert without_type.status_code >= 400
-        found = am.get(base, type="MCP_SERVER", q="probe-case").json()["data"]
-        assert [s["clientId"] for s in found] == ["Probe-Case"]
+        one = f"{base}/{created.json()['id']}"
+        assert [am.call("GET", base).status_code, am.call("GET", one).status_code] == [500, 500]
+        assert am.get(one, type="MCP_SERVER").status_code == 200
+        found = {s["clientId"] for s in am.get(base, type="MCP_SERVER", q="probe-case", size=200).json()["data"]}
+        assert {"Probe-Case", "probe-other"} <= found  # q ignored
     finally:
-        am.call("DELETE", f"{base}/{created.json()['id']}", params={"type": "MCP_SERVER"})
+        for made in (created, other):
+            assert am.call("DELETE", f"{base}/{made.json()['id']}", params={"type": "MCP_SERVER"}).status_code == 204
