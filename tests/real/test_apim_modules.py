@@ -101,3 +101,31 @@ def test_verify_paths_answers_202_for_free_and_taken_paths(real_apim, apim, prox
     free = apim.call("POST", "/apis/_verify/paths", json={"paths": [{"path": f"/free-{uuid.uuid4().hex[:6]}"}]})
     taken = apim.call("POST", "/apis/_verify/paths", json={"paths": [{"path": proxy_api["path"]}]})
     assert (free.status_code, taken.status_code) == (202, 202), (free.text, taken.text)
+
+
+def test_apim_info_reads_open_source_apim_and_the_api(real_apim, apim, proxy_api):
+    """Open-source APIM has no MCP proxy entrypoint and no mcp-acl policy: apim_info says so (the role's preflight reads
+    it), and reads a V4 PROXY API by context path."""
+    run = run_tasks(real_apim, [task("apim_info", "read", {"api": proxy_api["path"], "policies": ["mcp-acl", "oauth2"]})])
+    assert run.rc == 0, run.stdout
+    info = run[0].result
+    assert info["mcp_proxy_entrypoint"] is None
+    assert info["api"]["id"] == proxy_api["id"] and info["api"]["type"] == "PROXY"
+    assert info["policies"]["mcp-acl"] is None
+    assert info["policies"]["oauth2"]["version"] == "5.1.4" and info["policies"]["oauth2"]["deployed"] is True
+
+
+def test_apim_api_refuses_an_mcp_proxy_api_on_open_source_apim_before_any_write(real_apim, apim):
+    path = f"/mcp-{uuid.uuid4().hex[:6]}"
+
+    def every_api():
+        answer = apim.call("GET", "/apis", params={"perPage": 1000})
+        answer.raise_for_status()
+        return sorted((a["id"], a["updatedAt"]) for a in answer.json()["data"])
+
+    before = every_api()
+    run = run_tasks(real_apim, [task("apim_api", "MCP proxy API", {
+        "name": "MCP", "context_path": path, "mcp_server_url": "http://127.0.0.1:9/mcp"}, ignore_errors=True)])
+    assert run[0].failed
+    assert "mcp-proxy" in run[0].msg, run[0].msg
+    assert every_api() == before
