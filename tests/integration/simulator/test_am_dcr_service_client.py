@@ -105,7 +105,7 @@ def test_dcr_scopes_are_the_clients_without_default(am, domain, mcp_server):
     assert body["scope"] == "openid"
     token = client_credentials(am, body["client_id"], body["client_secret"], resource=RESOURCE)
     assert token.status_code == 200, token.text
-    assert claims(token.json()["access_token"])["scope"] == ""  # no default scope: nothing asked, nothing granted
+    assert "scope" not in claims(token.json()["access_token"])  # no default scope: nothing asked, nothing granted
     asked = client_credentials(am, body["client_id"], body["client_secret"], resource=RESOURCE, scope="openid")
     assert claims(asked.json()["access_token"])["scope"] == "openid"
 
@@ -134,10 +134,11 @@ def test_delete_with_the_registration_access_token_removes_the_client(am, domain
     assert refused.status_code == 401 and refused.json()["error"] == "invalid_client"
 
 
-def test_client_configuration_needs_the_clients_own_token(am, domain, service_client):
+def test_client_configuration_needs_the_clients_own_token(sim, am, domain, service_client):
     uri = service_client["registration_client_uri"]
     missing = requests.delete(uri, timeout=10)
-    assert missing.status_code == 401 and missing.json()["error"] == "invalid_token"
+    assert missing.status_code == 401
+    assert (missing.content == b"") if sim.profile == "4.10" else (missing.json()["error"] == "invalid_token")
     other = register(am, redirect_uris=[], **SERVICE_CLIENT).json()
     foreign = requests.delete(uri, headers={"Authorization": f"Bearer {other['registration_access_token']}"}, timeout=10)
     # Another client's registration token: not its own resource, not a dcr_admin token.
@@ -161,11 +162,12 @@ def test_client_credentials_with_resource_gives_a_token_for_the_mcp_server(am, m
     response = client_credentials(am, service_client["client_id"], service_client["client_secret"], resource=RESOURCE)
     assert response.status_code == 200, response.text
     token = response.json()["access_token"]
-    assert claims(token)["aud"] == RESOURCE and "refresh_token" not in response.json()
+    assert claims(token)["aud"] == [RESOURCE] and "refresh_token" not in response.json()
     # Active for the MCP server's own client only (introspection with its credentials).
     own = requests.post(f"{gw(am)}/oauth/introspect", data={"token": token},
                         auth=(mcp_server["clientId"], mcp_server["clientSecret"]), timeout=10).json()
-    assert own["active"] is True and own["client_id"] == service_client["client_id"]
+    # introspected within 10 s of its issue: client_id is the token's first aud (seen on AM 4.10.20)
+    assert own["active"] is True and own["client_id"] == RESOURCE
     other = requests.post(f"{gw(am)}/oauth/introspect", data={"token": token},
                           auth=(service_client["client_id"], service_client["client_secret"]), timeout=10).json()
     assert other == {"active": False}
@@ -198,7 +200,7 @@ def test_an_mcp_servers_own_client_and_client_credentials(sim, am, mcp_server):
     response = client_credentials(am, mcp_server["clientId"], mcp_server["clientSecret"], resource=RESOURCE)
     if at_least(sim.profile, "4.11"):
         assert response.status_code == 200, response.text
-        assert claims(response.json()["access_token"])["aud"] == RESOURCE
+        assert claims(response.json()["access_token"])["aud"] == [RESOURCE]
     else:
         assert response.status_code == 400
         assert response.json() == {"error": "unauthorized_client", "error_description": "Unauthorized grant type: client_credentials"}
@@ -211,9 +213,12 @@ def test_a_grant_the_client_lacks(sim, am, service_client):
     assert response.status_code == 400 and response.json()["error"] == expected
 
 
-def test_dcr_on_but_not_open_asks_for_a_token_as_ams_auth_handler_does(am, domain):
+def test_dcr_on_but_not_open_asks_for_a_token_as_ams_auth_handler_does(sim, am, domain):
     am.patch_domain(domain["id"], {"oidc": {"clientRegistrationSettings": {"isDynamicClientRegistrationEnabled": True}}})
     response = register(am, redirect_uris=[], **SERVICE_CLIENT)
     assert response.status_code == 401 and response.headers["WWW-Authenticate"] == 'Bearer realm="gravitee-io"'
-    assert response.json()["error"] == "invalid_token"
-    assert response.json()["error_description"].startswith("Missing access token.")
+    if at_least(sim.profile, "4.11"):
+        assert response.json()["error"] == "invalid_token"
+        assert response.json()["error_description"].startswith("Missing access token.")
+    else:  # a bare HttpException(401): seen on AM 4.10.20, an empty body
+        assert response.content == b""
