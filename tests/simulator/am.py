@@ -727,8 +727,7 @@ class ManagementApi:
             "resourceIdentifiers": list(resource["resourceIdentifiers"]),
             # Features sorted by key, case-insensitively: MongoProtectedResourceRepository#convert (:205-212 @4.10.20,
             # "to match JDBC behavior (OrderByKeyName)"); JdbcProtectedResourceRepository orders by key_name.
-            "features": [{**f, "type": f["type"].lower()}
-                         for f in sorted(resource["features"], key=lambda f: f["key"].lower())],
+            "features": [feature_view(f) for f in sorted(resource["features"], key=lambda f: f["key"].lower())],
             "updatedAt": resource["updatedAt"],
         }
         if self.is_412:
@@ -763,7 +762,7 @@ class ManagementApi:
         sort_by, dummy_dot, direction = (request.query_params.get("sort") or "updatedAt.desc").partition(".")
         field = "name" if sort_by == "name" else "updatedAt"
         found.sort(key=lambda r: r[field], reverse=(direction or "asc") != "asc")
-        return JSONResponse(self.paged([self.resource_view(r) for r in found], page, size))
+        return FeaturesJSONResponse(self.paged([self.resource_view(r) for r in found], page, size))
 
     async def protected_resource(self, request: Request) -> Response:
         resource_id = request.path_params["id"]
@@ -772,7 +771,7 @@ class ManagementApi:
             domain = self.checked_domain(request, "protected_resource", resource_id)
             resource = self.resource_or_404(domain, resource_id)
             if request.method == "GET":
-                return JSONResponse(self.resource_view(resource))
+                return FeaturesJSONResponse(self.resource_view(resource))
             del self.state.protected_resources[resource_id]
             return Response(status_code=204)
         body = await self.body(request)
@@ -787,7 +786,7 @@ class ManagementApi:
         else:
             updated = self.patch_protected_resource(locate, body)
         self.state.protected_resources[resource_id] = updated
-        return JSONResponse(self.resource_view(updated))
+        return FeaturesJSONResponse(self.resource_view(updated))
 
     def read_features(self, features: list[dict[str, Any]] | None, on_update: bool) -> list[dict[str, Any]]:
         """Polymorphic feature list: the subtype id must be ``MCP_TOOL`` (also ``mcp_tool`` on update
@@ -1049,6 +1048,29 @@ class ManagementApi:
         resource["secrets"].remove(secret)
         resource["updatedAt"] = now_ms()
         return Response(status_code=204)
+
+
+# A feature's subtype id, written as "type" (see FeaturesJSONResponse).
+TYPE_ID = "\x00type-id"
+
+
+def feature_view(feature: dict[str, Any]) -> dict[str, Any]:
+    """A feature as Jackson writes a ProtectedResourceFeature (same @4.10.20 and @4.12.4): the subtype id first
+    (``@JsonTypeInfo(use = NAME, include = PROPERTY, property = "type")``: ``"type": "MCP_TOOL"``), then the fields in
+    declaration order, among them the ``type`` enum, written lower case (``"type": "mcp_tool"``): the key twice, as
+    seen on AM 4.10.20.  JSON parsers keep the last one."""
+    view = {TYPE_ID: feature["type"].upper(), "key": feature["key"], "description": feature.get("description"),
+            "type": feature["type"].lower(), "createdAt": feature.get("createdAt"), "updatedAt": feature.get("updatedAt")}
+    if feature["type"].upper() == MCP_TOOL:
+        view["scopes"] = feature.get("scopes")
+    return view
+
+
+class FeaturesJSONResponse(JSONResponse):
+    """JSON with each feature's subtype id written as a first ``type`` key (feature_view)."""
+
+    def render(self, content: Any) -> bytes:
+        return super().render(content).replace(b'"\\u0000type-id":', b'"type":')
 
 
 def new_client_secret(name: str, raw: str, settings_id: str, expires_at: int | None = None) -> dict[str, Any]:
