@@ -394,9 +394,17 @@ class McpServer(Managed):
         client_id = self.wanted.get("client_id")
         if self.params["id"]:
             server = self.am.mcp_server(self.domain["id"], self.params["id"])
+            if server is None and self.am.last_lookup_denied and self.state == "absent":
+                # AM answers 403 to an id it does not know: absent, unless the list shows it (then the 403 was the
+                # user's permission, and deleting it would fail the same way).
+                if any(s.get("id") == self.params["id"] for s in self.all_servers()):
+                    raise ModuleError("id: AM refuses to read the MCP server with id %r in domain %r (HTTP 403): the "
+                                      "user lacks the permission on it" % (self.params["id"], self.domain.get("name")))
             if server is None and self.state == "present":
-                raise ModuleError("id: no MCP server with id %r in domain %r; remove id to create one"
-                                  % (self.params["id"], self.domain.get("name")))
+                raise ModuleError("id: no MCP server with id %r in domain %r, or no permission to read it%s; remove id "
+                                  "to create one"
+                                  % (self.params["id"], self.domain.get("name"),
+                                     " (AM answers 403 to an id it does not know)" if self.am.last_lookup_denied else ""))
             if server is not None and client_id and server.get("clientId") != client_id:
                 raise self.immutable(server)
             return server
