@@ -260,12 +260,13 @@ class Gateway:
         return self.sim.state.am_gateway
 
     def endpoint(self, handler):
-        """Resolve the security domain from the first path segment; unknown or disabled: 404."""
+        """Resolve the security domain from the first path segment; unknown or disabled: DefaultReactor#sendNotFound's
+        404 (:156-167 @4.10.20, :224 @4.12.4; seen on AM 4.10.20 until the domain synced)."""
 
         async def run(request: Request) -> Response:
             domain = domain_by_path(self.am, request.path_params["domain"])
             if domain is None or not domain.get("enabled"):
-                return Response("Not Found", status_code=404, media_type="text/plain")
+                return Response("No security domain matches the request URI.", status_code=404, media_type="text/plain")
             return await handler(request, domain)
 
         return run

@@ -119,7 +119,8 @@ def test_disabled_or_unknown_domain_is_not_served(am):
     assert requests.get(f"{am.gateway}{created['path']}/oidc/.well-known/openid-configuration").status_code == 404
     am.patch_domain(created["id"], {"enabled": True}).raise_for_status()
     assert requests.get(f"{am.gateway}{created['path']}/oidc/.well-known/openid-configuration").status_code == 200
-    assert requests.get(f"{am.gateway}/nowhere/oidc/.well-known/openid-configuration").status_code == 404
+    unknown = requests.get(f"{am.gateway}/nowhere/oidc/.well-known/openid-configuration")
+    assert unknown.status_code == 404 and unknown.text == "No security domain matches the request URI."
 
 
 # --- Dynamic Client Registration -----------------------------------------------------------------
