@@ -911,10 +911,12 @@ class Gateway:
         key = self.state.signing_keys.setdefault(domain["id"], secrets.token_bytes(32))
         audience = resources if resources else [client_id]
         # TokenServiceImpl#createJWT: aud = the client id; #setResources (:407-419 @4.10.20, :529-541 @4.12.4) replaces
-        # it with a JSON array of the requested resources, even for one.  #createAccessTokenJWT adds a client_id claim
-        # from 4.11 (:460 @4.11.14 and @4.12.4; absent @4.10.20).  No scope claim without scopes.
+        # it with a JSON array of the requested resources, which DefaultJWTBuilder#sign writes through Nimbus's
+        # JWTClaimsSet: one audience as a string, several as an array (AM's e2e introspection-cimd-enabled at 4.12.4
+        # expects the string).  #createAccessTokenJWT adds a client_id claim from 4.11 (:460 @4.11.14 and @4.12.4;
+        # absent @4.10.20).  No scope claim without scopes.
         claims = {
-            "sub": user_id or client_id, "aud": list(resources) if resources else client_id, "domain": domain["id"],
+            "sub": user_id or client_id, "aud": audience[0] if len(audience) == 1 else list(audience), "domain": domain["id"],
             "iss": issuer, "iat": int(now), "exp": int(now + ACCESS_TOKEN_SECONDS), "jti": secrets.token_urlsafe(16),
         }
         if at_least(self.sim.profile, "4.11"):

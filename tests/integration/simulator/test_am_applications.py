@@ -244,7 +244,7 @@ def test_pre_registered_client_logs_in_with_pkce_and_gets_a_token_for_the_mcp_se
         "code_verifier": verifier, "resource": RESOURCE}, timeout=10)
     assert token.status_code == 200, token.text
     body = token.json()
-    assert jwt_claims(body["access_token"])["aud"] == [RESOURCE] and body["scope"] == "mcp:tools"
+    assert jwt_claims(body["access_token"])["aud"] == RESOURCE and body["scope"] == "mcp:tools"
     assert "refresh_token" in body
     assert introspect(am, body["access_token"], server["clientId"], server["clientSecret"])["active"] is True
 

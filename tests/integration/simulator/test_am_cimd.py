@@ -170,7 +170,7 @@ def test_a_metadata_document_url_logs_a_user_in(am, domain, cimd_on, origin):
         "code_verifier": verifier, "resource": RESOURCE}, timeout=10)
     assert token.status_code == 200, token.text
     claims = jwt_claims(token.json()["access_token"])
-    assert claims["aud"] == [RESOURCE] and claims["client_id"] == client_id
+    assert claims["aud"] == RESOURCE and claims["client_id"] == client_id
     assert introspect(am, token.json()["access_token"], server["clientId"], server["clientSecret"])["active"] is True
     assert origin.hits == ["/oauth/client-metadata.json"]  # fetched once, then cached (cacheTtlSeconds)
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import base64
 import json
 
+import time
+
 import pytest
 import requests
 
@@ -162,7 +164,7 @@ def test_client_credentials_with_resource_gives_a_token_for_the_mcp_server(am, m
     response = client_credentials(am, service_client["client_id"], service_client["client_secret"], resource=RESOURCE)
     assert response.status_code == 200, response.text
     token = response.json()["access_token"]
-    assert claims(token)["aud"] == [RESOURCE] and "refresh_token" not in response.json()
+    assert claims(token)["aud"] == RESOURCE and "refresh_token" not in response.json()
     # Active for the MCP server's own client only (introspection with its credentials).
     own = requests.post(f"{gw(am)}/oauth/introspect", data={"token": token},
                         auth=(mcp_server["clientId"], mcp_server["clientSecret"]), timeout=10).json()
@@ -171,6 +173,26 @@ def test_client_credentials_with_resource_gives_a_token_for_the_mcp_server(am, m
     other = requests.post(f"{gw(am)}/oauth/introspect", data={"token": token},
                           auth=(service_client["client_id"], service_client["client_secret"]), timeout=10).json()
     assert other == {"active": False}
+
+
+def test_several_resources_give_an_aud_array_and_the_client_id_becomes_the_clients_after_10_s(am, domain, service_client):
+    """DefaultJWTBuilder writes one audience as a string, several as an array; introspection within 10 s of the
+    token's issue (offline check) gives the first aud as client_id, later the client it was issued to."""
+    photos, albums = "https://api.example.com/photos", "https://api.example.com/albums"
+    server = am.create_mcp_server(domain["id"], resourceIdentifiers=[photos, albums]).json()
+    response = requests.post(f"{gw(am)}/oauth/token", data=[("grant_type", "client_credentials"), ("resource", photos),
+                                                            ("resource", albums)],
+                             auth=(service_client["client_id"], service_client["client_secret"]), timeout=10)
+    assert response.status_code == 200, response.text
+    token = response.json()["access_token"]
+    assert claims(token)["aud"] == [photos, albums]
+    body = requests.post(f"{gw(am)}/oauth/introspect", data={"token": token},
+                         auth=(server["clientId"], server["clientSecret"]), timeout=10).json()
+    assert body["active"] is True and body["aud"] == [photos, albums] and body["client_id"] == photos
+    time.sleep(11)  # the simulator runs in another process: wait the 10 s out
+    later = requests.post(f"{gw(am)}/oauth/introspect", data={"token": token},
+                          auth=(server["clientId"], server["clientSecret"]), timeout=10).json()
+    assert later["active"] is True and later["client_id"] == service_client["client_id"]
 
 
 def test_client_credentials_resource_must_be_known(am, mcp_server, service_client):
@@ -200,7 +222,7 @@ def test_an_mcp_servers_own_client_and_client_credentials(sim, am, mcp_server):
     response = client_credentials(am, mcp_server["clientId"], mcp_server["clientSecret"], resource=RESOURCE)
     if at_least(sim.profile, "4.11"):
         assert response.status_code == 200, response.text
-        assert claims(response.json()["access_token"])["aud"] == [RESOURCE]
+        assert claims(response.json()["access_token"])["aud"] == RESOURCE
     else:
         assert response.status_code == 400
         assert response.json() == {"error": "unauthorized_client", "error_description": "Unauthorized grant type: client_credentials"}
