@@ -140,6 +140,8 @@ options:
   id:
     description:
       - Id of the application in AM, to find it by id instead of O(client_id) or O(name).
+      - AM answers an id it does not know with HTTP 403 (its permission check resolves the id first), not 404; the
+        module reads that as no such application (an error with V(present), nothing to do with V(absent)).
     type: str
   state:
     description:

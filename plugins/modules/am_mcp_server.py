@@ -126,6 +126,8 @@ options:
   id:
     description:
       - Id of the MCP server in AM, to find it by id instead of O(client_id) or the resource identifier.
+      - AM answers an id it does not know with HTTP 403 (its permission check resolves the id first), not 404; the
+        module reads that as no such MCP server (an error with V(present), nothing to do with V(absent)).
     type: str
   state:
     description:
@@ -136,7 +138,8 @@ options:
     default: present
 notes:
   - Requests, in order. An exchange of the credentials for a token (unless O(token) is set); the domain by hrid
-    (C(GET .../domains/_hrid/{hrid})), by id or by name search, as few as needed; the MCP server (by id, or
+    (C(GET .../domains/_hrid/{hrid})), by name search, then by id (first by id when the value looks like one), as few
+    as needed; the MCP server (by id, or
     C(GET .../protected-resources?type=MCP_SERVER&q=<client_id>) on AM 4.11 and later). The whole list of MCP servers
     is read when the server must be created or its identifiers change, to check that no other MCP server holds them,
     and the domain's scopes when tools change or O(create_scopes) is set, to check that they exist, before writing. Then
