@@ -80,6 +80,24 @@ def explain(exc):
 class AmApi(ManagementApi):
     """AM Management API calls of one organization and environment, one method per REST call, and one pager."""
 
+    # Whether the last GET of one object by id (domain, mcp_server, application) got AM's 403: AM checks the
+    # caller's permission on an id before it looks the id up, and an id it does not know fails that check, so it
+    # answers 403 "Permission denied", not 404 (seen on AM 4.10.20; 404 comes only for an id deleted less than 60 s
+    # before).  Those GETs return None then: for an id, 403 means "no such object, or no permission to read it".
+    last_lookup_denied = False
+
+    def _by_id(self, path, params=None):
+        self.last_lookup_denied = False
+        try:
+            return self.client.get(path, params=params)
+        except GraviteeError as exc:
+            if exc.status == 404:
+                return None
+            if exc.status == 403:
+                self.last_lookup_denied = True
+                return None
+            raise
+
     # -- URLs ---------------------------------------------------------------------------------------
     def domains_path(self, *parts):
         return "/management/organizations/%s/environments/%s/domains%s" % (
@@ -108,8 +126,8 @@ class AmApi(ManagementApi):
         return self.client.get_or_none(self.domains_path("_hrid", hrid))
 
     def domain(self, domain_id):
-        """GET .../domains/{id}: the full domain, or None."""
-        return self.client.get_or_none(self.domains_path(domain_id))
+        """GET .../domains/{id}: the full domain, or None (404, or the 403 AM gives an unknown id)."""
+        return self._by_id(self.domains_path(domain_id))
 
     def search_domains(self, text):
         """GET .../domains?q=: exact match on name or hrid (basic fields only)."""
@@ -142,8 +160,8 @@ class AmApi(ManagementApi):
             raise
 
     def mcp_server(self, domain_id, server_id):
-        """GET .../protected-resources/{id}?type=MCP_SERVER, or None."""
-        return self.client.get_or_none(self.domains_path(domain_id, "protected-resources", server_id), params={"type": MCP_SERVER})
+        """GET .../protected-resources/{id}?type=MCP_SERVER, or None (404, or the 403 AM gives an unknown id)."""
+        return self._by_id(self.domains_path(domain_id, "protected-resources", server_id), params={"type": MCP_SERVER})
 
     def create_mcp_server(self, domain_id, body):
         """POST .../protected-resources: 201 with id, name, clientId and the raw clientSecret (only now)."""
@@ -178,8 +196,9 @@ class AmApi(ManagementApi):
         return list(self._pages(self.domains_path(domain_id, "applications"), {"q": q, "expand": "clientId"}, stop))
 
     def application(self, domain_id, app_id):
-        """GET .../applications/{id}: the whole application (no secret), or None."""
-        return self.client.get_or_none(self.domains_path(domain_id, "applications", app_id))
+        """GET .../applications/{id}: the whole application (no secret), or None (404, or the 403 AM gives an unknown
+        id)."""
+        return self._by_id(self.domains_path(domain_id, "applications", app_id))
 
     def create_application(self, domain_id, body):
         """POST .../applications (NewApplication): 201 with the whole application and, only now, its raw secret."""
@@ -214,34 +233,45 @@ def find_domain(am, value, option="domain"):
     """The domain named ``value``, or with that hrid or id, as a full domain (with its settings).
 
     Fewest requests: one GET by hrid when ``value`` is, or names, a hrid (AM derives the hrid from the name, and
-    hrids are unique); one by id when it looks like an id; a search by name only as the last resort (a domain whose
-    hrid does not follow its name, e.g. made by the Automation API), then its full read.
+    hrids are unique; an unknown hrid is a 404), or one GET by id first when it looks like an id; then a search by
+    name (a domain whose hrid does not follow its name, e.g. made by the Automation API, or a name written with
+    other capitals), then its full read; a GET by id last.  AM answers an unknown id with 403 "Permission denied"
+    (its permission check resolves the id before any lookup): that is "not found" here, and the message says so.
     """
     value = (value or "").strip()
     if not value:
         raise ModuleError("%s must be the name, hrid or id of an AM domain" % option)
     hrid = hrid_of(value)
-    near = None
-    lookups = ["id", "hrid"] if _UUID_RE.match(value) else ["hrid", "id"]
-    for lookup in lookups:
-        if lookup == "hrid" and hrid:
-            domain = am.domain_by_hrid(hrid)
-            if domain and value in (domain.get("hrid"), domain.get("name")):
-                return domain
-            near = near or domain
-        elif lookup == "id" and "/" not in value and not re.search(r"\s", value):
-            domain = am.domain(value)
-            if domain:
-                return domain
+    near, denied = None, False
+    looks_like_id = bool(_UUID_RE.match(value))
+    may_be_id = "/" not in value and not re.search(r"\s", value)
+    if looks_like_id:
+        domain = am.domain(value)
+        if domain:
+            return domain
+        denied = am.last_lookup_denied
+    if hrid:
+        domain = am.domain_by_hrid(hrid)
+        if domain and value in (domain.get("hrid"), domain.get("name")):
+            return domain
+        near = domain
     for domain in am.search_domains(value):
         if value in (domain.get("name"), domain.get("hrid")):
             return am.domain(domain["id"]) or domain
+    if may_be_id and not looks_like_id:
+        domain = am.domain(value)
+        if domain:
+            return domain
+        denied = am.last_lookup_denied
     hint = ""
     if near:
         hint = " (did you mean the domain named %r, hrid %r?)" % (near.get("name"), near.get("hrid"))
+    if denied:
+        hint += (" (AM answered 403 to %r as an id: AM answers so for an id it does not know, or when the user lacks "
+                 "the permission to read that domain)" % value)
     raise ModuleError(
-        "%s: no AM domain named %r, or with that hrid or id, in organization %s, environment %s%s; "
-        "check the name (and organization/environment) or create the domain first"
+        "%s: no AM domain named %r, or with that hrid or id, in organization %s, environment %s, or no permission to "
+        "read it%s; check the name (and organization/environment) or create the domain first"
         % (option, value, am.organization, am.environment, hint)
     )
 

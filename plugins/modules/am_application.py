@@ -140,6 +140,8 @@ options:
   id:
     description:
       - Id of the application in AM, to find it by id instead of O(client_id) or O(name).
+      - AM answers an id it does not know with HTTP 403 (its permission check resolves the id first), not 404; the
+        module reads that as no such application (an error with V(present), nothing to do with V(absent)).
     type: str
   state:
     description:
@@ -451,9 +453,19 @@ class Application(Managed):
         client_id = self.wanted.get("client_id")
         if self.params["id"]:
             app = self.am.application(self.domain["id"], self.params["id"])
+            if app is None and self.am.last_lookup_denied and self.state == "absent":
+                # AM answers 403 to an id it does not know: absent, unless the list shows it (then the 403 was the
+                # user's permission, and deleting it would fail the same way).
+                wanted_id = self.params["id"]
+                hits = self.am.applications(self.domain["id"], None, stop=lambda hit: hit.get("id") == wanted_id)
+                if any(hit.get("id") == wanted_id for hit in hits):
+                    raise ModuleError("id: AM refuses to read the application with id %r in domain %r (HTTP 403): the "
+                                      "user lacks the permission on it" % (self.params["id"], self.domain.get("name")))
             if app is None and self.state == "present":
-                raise ModuleError("id: no application with id %r in domain %r; remove id to create one"
-                                  % (self.params["id"], self.domain.get("name")))
+                raise ModuleError("id: no application with id %r in domain %r, or no permission to read it%s; remove id "
+                                  "to create one"
+                                  % (self.params["id"], self.domain.get("name"),
+                                     " (AM answers 403 to an id it does not know)" if self.am.last_lookup_denied else ""))
             if app is not None and client_id and application_client_id(app) != client_id:
                 raise ModuleError(
                     "client_id: the application %r has client id %r, not %r, and AM can't change the client id of an "

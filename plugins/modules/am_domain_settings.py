@@ -142,7 +142,8 @@ options:
         type: bool
 notes:
   - Requests, in order. An exchange of the credentials for a token (unless O(token) is set); the domain by hrid
-    (C(GET .../domains/_hrid/{hrid})), by id or by name search, as few as needed; then, only when a setting differs,
+    (C(GET .../domains/_hrid/{hrid})), by name search, then by id (first by id when the value looks like one), as few
+    as needed; then, only when a setting differs,
     one C(PATCH .../domains/{id}) holding only the changed settings, never a null (AM resets settings given as null).
   - These settings belong to the domain, not to one MCP server; in a play with several hosts in one domain, run the
     task once per domain (C(run_once), or a play of its own), so that hosts do not set it in turn.

@@ -126,6 +126,8 @@ options:
   id:
     description:
       - Id of the MCP server in AM, to find it by id instead of O(client_id) or the resource identifier.
+      - AM answers an id it does not know with HTTP 403 (its permission check resolves the id first), not 404; the
+        module reads that as no such MCP server (an error with V(present), nothing to do with V(absent)).
     type: str
   state:
     description:
@@ -136,7 +138,8 @@ options:
     default: present
 notes:
   - Requests, in order. An exchange of the credentials for a token (unless O(token) is set); the domain by hrid
-    (C(GET .../domains/_hrid/{hrid})), by id or by name search, as few as needed; the MCP server (by id, or
+    (C(GET .../domains/_hrid/{hrid})), by name search, then by id (first by id when the value looks like one), as few
+    as needed; the MCP server (by id, or
     C(GET .../protected-resources?type=MCP_SERVER&q=<client_id>) on AM 4.11 and later). The whole list of MCP servers
     is read when the server must be created or its identifiers change, to check that no other MCP server holds them,
     and the domain's scopes when tools change or O(create_scopes) is set, to check that they exist, before writing. Then
@@ -394,9 +397,17 @@ class McpServer(Managed):
         client_id = self.wanted.get("client_id")
         if self.params["id"]:
             server = self.am.mcp_server(self.domain["id"], self.params["id"])
+            if server is None and self.am.last_lookup_denied and self.state == "absent":
+                # AM answers 403 to an id it does not know: absent, unless the list shows it (then the 403 was the
+                # user's permission, and deleting it would fail the same way).
+                if any(s.get("id") == self.params["id"] for s in self.all_servers()):
+                    raise ModuleError("id: AM refuses to read the MCP server with id %r in domain %r (HTTP 403): the "
+                                      "user lacks the permission on it" % (self.params["id"], self.domain.get("name")))
             if server is None and self.state == "present":
-                raise ModuleError("id: no MCP server with id %r in domain %r; remove id to create one"
-                                  % (self.params["id"], self.domain.get("name")))
+                raise ModuleError("id: no MCP server with id %r in domain %r, or no permission to read it%s; remove id "
+                                  "to create one"
+                                  % (self.params["id"], self.domain.get("name"),
+                                     " (AM answers 403 to an id it does not know)" if self.am.last_lookup_denied else ""))
             if server is not None and client_id and server.get("clientId") != client_id:
                 raise self.immutable(server)
             return server

@@ -162,6 +162,8 @@ def test_bad_input_is_refused_before_any_write(sim):
         ({"client_id": "web-client", "type": "native"}, ["type", "web application"]),
         ({"client_id": "new-client", "name": "New"}, ["type is required"]),
         ({"client_id": web["settings"]["oauth"]["clientId"], "id": web["id"] + "x", "name": "Web"}, ["id:"]),
+        # real AM answers 403 to an id it does not know: the module says "no application", not "missing permissions"
+        ({"id": "0" * 32, "name": "Web"}, ["id: no application with id '%s'" % ("0" * 32), "or no permission"]),
     ]
     sim.clear_requests()
     run = run_tasks(sim, [app(f"case {i}", args, ignore_errors=True) for i, (args, _expected) in enumerate(cases)])
@@ -169,5 +171,7 @@ def test_bad_input_is_refused_before_any_write(sim):
     for result, (args, expected) in zip(run.results, cases):
         assert result.failed, (args, result.result)
         assert all(text in result.msg for text in expected), (expected, result.msg)
-        assert "Traceback" not in result.msg
+        assert "Traceback" not in result.msg and "lack the permission" not in result.msg
     assert am_writes(sim) == []
+    absent = run_tasks(sim, [app("no such id, absent", {"id": "0" * 32, "state": "absent"})])
+    assert absent.rc == 0 and not absent.results[0].changed, absent.stdout

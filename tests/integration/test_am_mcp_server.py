@@ -260,12 +260,13 @@ def test_bad_input_fails_with_a_clear_message_and_no_write(sim):
         assert "Traceback" not in result.msg
     assert "wrong-password-123" not in run.stdout
     assert am_writes(sim) == []
-    # Input errors are found before any request; the unknown domain only after the lookups that could find it.
+    # Input errors are found before any request; the unknown domain only after the lookups that could find it: by hrid,
+    # by name, by id last (AM answers that one 403).
     assert [call_shape(r) for r in runs_per_task(sim)[0]] == [
         ("POST", "/management/auth/token"),
         ("GET", "/domains/_hrid/no-such-domain"),
-        ("GET", "/domains/no-such-domain"),
         ("GET", "/domains?q=no-such-domain&page=0&size=50"),
+        ("GET", "/domains/no-such-domain"),
     ]
 
 
@@ -315,3 +316,39 @@ def test_server_side_refusals_name_the_option(sim):
     assert successful_writes(sim) == []
     domain_id = AmAdmin(sim).domain()["id"]
     assert [s["clientId"] for s in AmAdmin(sim).mcp_servers(domain_id)] == ["weather-mcp"]
+
+
+def test_unknown_domain_and_server_ids_are_named_as_missing_not_as_a_permission_problem(sim):
+    """Real AM (4.10.20) answers 403 "Permission denied" to a GET of a domain or MCP server id it does not know (its
+    permission check resolves the id first); _hrid answers 404, and ?q= finds a domain by name. The module reads a 403
+    on an id as "no such object (or no permission)", names the option, and still finds what exists."""
+    admin = AmAdmin(sim)
+    domain = admin.domain()
+    existing = admin.create_mcp_server(domain["id"], name="Existing", resourceIdentifiers=[URL], clientId="existing-mcp")
+    sim.clear_requests()
+    missing_id = "0" * 32
+    run = run_tasks(sim, [
+        mcp("domain by id", {"domain": domain["id"], "name": "Existing", "resource_identifiers": URL}),
+        mcp("domain with other capitals", {"domain": "MCP", "name": "X", "resource_identifiers": URL_2}, ignore_errors=True),
+        mcp("no such domain id", {"domain": "f" * 32, "name": "X", "resource_identifiers": URL_2}, ignore_errors=True),
+        mcp("no such server id", {"id": missing_id, "name": "X", "resource_identifiers": URL_2}, ignore_errors=True),
+        mcp("no such server id, absent", {"id": missing_id, "state": "absent"}),
+        mcp("server by id", {"id": existing["id"], "name": "Existing", "resource_identifiers": URL}),
+    ])
+    assert run.rc == 0, run.stdout
+    by_domain_id, capitals, no_domain, no_server, absent, by_id = run.results
+    assert not by_domain_id.failed and not by_domain_id.changed, by_domain_id.msg
+    assert capitals.failed and "domain: no AM domain named 'MCP'" in capitals.msg
+    assert "did you mean the domain named 'mcp'" in capitals.msg
+    assert no_domain.failed and "domain: no AM domain named '%s'" % ("f" * 32) in no_domain.msg
+    assert "or no permission to read it" in no_domain.msg
+    assert no_server.failed and "id: no MCP server with id '%s'" % missing_id in no_server.msg
+    assert "or no permission to read it" in no_server.msg
+    for result in (capitals, no_domain, no_server):
+        assert "lack the permission" not in result.msg and "Traceback" not in result.msg, result.msg
+    assert not absent.failed and not absent.changed, absent.msg
+    assert not by_id.failed and not by_id.changed, by_id.msg
+    assert am_writes(sim) == []
+    # A domain given by its id is read with one GET.
+    domain_reads = [r for r in sim.requests("am") if r["method"] == "GET" and r["path"].endswith("/domains/" + domain["id"])]
+    assert domain_reads

@@ -40,11 +40,36 @@ SECRETS_MAX = 10  # applications.secretsMax default
 
 SEEDED_DOMAIN_NAME = "mcp"
 DEMO_USERNAME, DEMO_PASSWORD = "demo", "demo-password"
-# Scopes every new AM domain gets (system scopes), plus one custom scope for MCP tools.
 # The AM release each profile serves (FIDELITY.md), as its Management API's OpenAPI document names it.
 AM_VERSIONS = {"4.10": "4.10.20", "4.11": "4.11.14", "4.12": "4.12.4"}
-SYSTEM_SCOPES = ("openid", "profile", "email", "address", "phone", "offline_access")
+# The system scopes every new domain gets: one per constant of AM's io.gravitee.am.common.oidc.Scope enum, in its
+# order (DomainServiceImpl#createSystemScopes; ScopeServiceImpl#create(Domain, NewSystemScope) stores key, label as
+# name, description, discovery and claims, system true).  Same 14 at 4.10.20, 4.11.14 and 4.12.4.
+# (key, name, description, discovery, claims)
+SYSTEM_SCOPES = (
+    ("profile", "Profile", "Access to the End-User default profile Claims", True,
+     ["name", "family_name", "given_name", "middle_name", "nickname", "preferred_username", "profile", "picture",
+      "website", "gender", "birthdate", "zoneinfo", "locale", "updated_at"]),
+    ("full_profile", "Extended profile", "Access to the End-User extended profile Claims", True, []),
+    ("email", "Email", "Access to the email and email_verified Claims", True, ["email", "email_verified"]),
+    ("address", "Address", "Access to the address Claim", True, ["address"]),
+    ("phone", "Phone", "Access to the phone_number and phone_number_verified Claims", True,
+     ["phone_number", "phone_number_verified"]),
+    ("openid", "Openid", "Used to perform Openid requests", True, []),
+    ("offline_access", "Offline_access", "Access to End-User UserInfo even when he is not logged in.", True, []),
+    ("dcr", "Client_registration", "Access to client information through openid register endpoint.", False, []),
+    ("dcr_admin", "Client_registration_admin", "Access to Dynamic Client Registration endpoint.", False, []),
+    ("scim", "SCIM", "Access to System for Cross-domain Identity Management endpoint.", False, []),
+    ("uma_protection", "UMA_2.0", "Access and manage user protected resources", False, []),
+    ("consent_admin", "Consent_admin", "Access to End-User consents", False, []),
+    ("groups", "Groups", "Access to the groups Claim.", True, ["groups"]),
+    ("roles", "Roles", "Access to the roles Claim.", True, ["roles"]),
+)
+# Plus one custom scope for MCP tools in the seeded domain.
 SEEDED_CUSTOM_SCOPES = ("mcp:tools",)
+# PermissionService keeps the parent of each application, MCP server and domain it resolved for 60 s
+# (PARENT_CACHE_EXPIRE_AFTER_WRITE_SECONDS).
+PARENT_CACHE_SECONDS = 60
 
 PROTECTED_RESOURCE_TYPE = "MCP_SERVER"
 MCP_TOOL = "MCP_TOOL"
@@ -149,10 +174,13 @@ def check_mcp_server_name(v: Violations, value: Any) -> None:
 
 
 def is_valid_resource_url(value: str) -> bool:
-    """``@Url(allowFragment=false)``: a URI with a scheme and a host, and no fragment."""
-    if not value or any(c.isspace() for c in value.strip()):
+    """``@Url(allowFragment=false)``: ``URI.create(value)`` with a scheme and a host, and no fragment.
+
+    ``URI.create`` parses the value as given (``UrlValidator#isValid``, same @4.10.20 and @4.12.4): a space anywhere,
+    leading and trailing ones included, or another character a URI can't hold unescaped, makes it invalid."""
+    if not value or re.search(r"[\s<>\"{}|\\^`]", value):
         return False
-    match = re.match(r"^([a-zA-Z][a-zA-Z0-9+.-]*):(.*)$", value.strip())
+    match = re.match(r"^([a-zA-Z][a-zA-Z0-9+.-]*):(.*)$", value)
     if not match:
         return False
     rest = match.group(2)
@@ -223,6 +251,7 @@ def seed(sim) -> None:
         domain_users={},  # domain id -> {username: user}
         protected_resources={},  # id -> internal MCP server record
         applications={},  # id -> application created by DCR (written by the AM gateway)
+        parent_cache={},  # (kind, id) -> (parent reference, time.monotonic() when written): PermissionService
     )
     sim.state.am = state
     state.org_users[ADMIN_USERNAME] = {"id": new_id(), "username": ADMIN_USERNAME, "password": ADMIN_PASSWORD}
@@ -260,8 +289,9 @@ def create_domain(state, environment: str, new_domain: dict[str, Any]) -> dict[s
     }
     state.domains[domain["id"]] = domain
     state.scopes[domain["id"]] = {}
-    for key in SYSTEM_SCOPES:
-        add_scope(state, domain["id"], {"key": key, "name": key, "description": key}, system=True)
+    for key, name, description, discovery, claims in SYSTEM_SCOPES:
+        add_scope(state, domain["id"], {"key": key, "name": name, "description": description, "discovery": discovery,
+                                        "claims": claims}, system=True)
     state.identity_providers[domain["id"]] = [
         # DefaultIdentityProviderServiceImpl#populateDefault: "default-idp-" + the domain id in lower case
         {"id": "default-idp-" + domain["id"].lower(), "name": "Default Identity Provider", "type": "mongo-am-idp",
@@ -301,6 +331,7 @@ def add_scope(state, domain_id: str, new_scope: dict[str, Any], system: bool = F
         "system": system,
         "discovery": bool(new_scope.get("discovery", system)),
         "parameterized": bool(new_scope.get("parameterized", False)),
+        "claims": new_scope.get("claims"),
         "createdAt": created,
         "updatedAt": created,
     }
@@ -323,6 +354,45 @@ def client_id_taken(state, domain_id: str, client_id: str) -> bool:
 
 def mcp_servers_of(state, domain_id: str) -> list[dict[str, Any]]:
     return [r for r in state.protected_resources.values() if r["domainId"] == domain_id]
+
+
+# --- permissions ----------------------------------------------------------------------------------
+# AbstractResource#checkAnyPermission(org, env, domain[, type, id]) runs PermissionService#hasPermission, whose
+# haveConsistentReferenceIds first checks that each id is attached to the next: the application or MCP server to
+# the domain, the domain to the environment, by resolving their parents (applicationService / protectedResourceService
+# / domainService#findById).  An id that resolves to nothing, or to another parent, is "inconsistent": 403
+# "Permission denied" before any lookup, so an unknown id never answers 404.  Resolved parents are cached 60 s: an
+# id deleted less than 60 s after its parent was cached still passes, and then answers the lookup's 404.
+def resolve_parent(state, kind: str, ref_id: str) -> tuple[str, str] | None:
+    if kind == "domain":
+        domain = state.domains.get(ref_id)
+        return (domain["referenceType"], domain["referenceId"]) if domain else None
+    store = {"application": state.applications, "protected_resource": state.protected_resources}[kind]
+    record = store.get(ref_id)
+    return ("domain", record["domainId"]) if record else None
+
+
+def parent_of(state, kind: str, ref_id: str) -> tuple[str, str] | None:
+    """PermissionService#parentOf: the cached parent (60 s after it was written), else the resolved one (cached)."""
+    now = time.monotonic()
+    cached = state.parent_cache.get((kind, ref_id))
+    if cached is not None and now - cached[1] < PARENT_CACHE_SECONDS:
+        return cached[0]
+    parent = resolve_parent(state, kind, ref_id)
+    if parent is None:
+        state.parent_cache.pop((kind, ref_id), None)
+    else:
+        state.parent_cache[(kind, ref_id)] = (parent, now)
+    return parent
+
+
+def check_permission(state, environment: str, domain_id: str, kind: str | None = None, ref_id: str | None = None) -> None:
+    """checkAnyPermission on a domain (and an application or MCP server of it) for the seeded admin, who holds
+    every permission on the organization: 403 when the ids are not consistent."""
+    if kind is not None and parent_of(state, kind, ref_id) != ("domain", domain_id):
+        raise AmError(403, "Permission denied")
+    if parent_of(state, "domain", domain_id) != ("environment", environment):
+        raise AmError(403, "Permission denied")
 
 
 # --- authentication -------------------------------------------------------------------------------
@@ -441,12 +511,23 @@ class ManagementApi:
         except ValueError:
             raise malformed_json() from None
 
-    def domain_or_404(self, request: Request) -> dict[str, Any]:
+    def checked_domain(self, request: Request, kind: str | None = None, ref_id: str | None = None) -> dict[str, Any]:
+        """checkAnyPermission on the path's domain (and on an application or MCP server of it: ``kind``, ``ref_id``),
+        then the domain itself (DomainNotFoundException).  Unknown ids answer 403 (see check_permission)."""
         domain_id = request.path_params["domain"]
+        check_permission(self.state, request.path_params["env"], domain_id, kind, ref_id)
         domain = self.state.domains.get(domain_id)
         if domain is None:
             raise AmError(404, f"Domain [{domain_id}] can not be found.")
         return domain
+
+    @staticmethod
+    def location(request: Request, *parts: str) -> str:
+        """``Response.created(URI.create("/organizations/.../<id>"))``: JAX-RS resolves the path against the base URI
+        (``http://host:port/management/``); the path is absolute, so the ``/management`` context path is lost
+        (seen on AM 4.10.20: ``Location`` omits ``/management``)."""
+        org, env = request.path_params["org"], request.path_params["env"]
+        return f"{str(request.base_url).rstrip('/')}/organizations/{org}/environments/{env}/" + "/".join(parts)
 
     @staticmethod
     def page_params(request: Request) -> tuple[int, int]:
@@ -538,11 +619,13 @@ class ManagementApi:
                 violations.add("dataPlaneId", None, "must not be null")
             violations.raise_if_any()
             domain = create_domain(self.state, request.path_params["env"], body)
-            return JSONResponse(self.domain_view(domain), status_code=201)
+            return JSONResponse(self.domain_view(domain), status_code=201,
+                                headers={"Location": self.location(request, "domains", domain["id"])})
 
         page, size = self.page_params(request)
         q = request.query_params.get("q")
-        found = sorted(self.state.domains.values(), key=lambda d: d["name"])
+        # DomainsResource#list: sorted by name with String.CASE_INSENSITIVE_ORDER
+        found = sorted(self.state.domains.values(), key=lambda d: d["name"].lower())
         if q:
             if "*" in q:  # MongoDomainRepository#search: a '*' makes it a case-insensitive prefix regex
                 pattern = re.compile("^" + re.escape(q).replace(r"\*", ".*"), re.IGNORECASE)
@@ -559,15 +642,18 @@ class ManagementApi:
         return JSONResponse(self.domain_view(domain))
 
     async def domain(self, request: Request) -> Response:
-        domain = self.domain_or_404(request)
-        if request.method == "GET":
+        if request.method in ("GET", "DELETE"):
+            domain = self.checked_domain(request)
+            if request.method == "DELETE":
+                self.delete_domain(domain["id"])
+                return Response(status_code=204)
             return JSONResponse(self.domain_view(domain))
-        if request.method == "DELETE":
-            self.delete_domain(domain["id"])
-            return Response(status_code=204)
-        # PUT and PATCH run the same code (DomainResource#updateInternal): both are partial.
-        patch = await self.body(request)
-        patched = DomainPatch(self.sim.profile).apply(domain, patch)
+        # PUT and PATCH run the same code (DomainResource#updateInternal): both are partial.  The body is read, and an
+        # empty one refused, before the permission check.
+        domain_patch = DomainPatch(self.sim.profile)
+        parsed = domain_patch.parse(await self.body(request))
+        domain = self.checked_domain(request)
+        patched = domain_patch.apply(domain, parsed)
         am_cimd.validate_settings(self.state, patched, self.sim.profile)  # DomainServiceImpl#validateCIMDSettings
         if patched["hrid"] != domain["hrid"] and any(
             d["hrid"] == patched["hrid"] for d in self.state.domains.values() if d["id"] != domain["id"]
@@ -588,8 +674,6 @@ class ManagementApi:
 
     # -- scopes --
     async def scopes(self, request: Request) -> Response:
-        domain = self.domain_or_404(request)
-        scopes = self.state.scopes[domain["id"]]
         if request.method == "POST":
             body = read_object(
                 await self.body(request),
@@ -601,9 +685,14 @@ class ManagementApi:
                 if body.get(field) is None:
                     violations.add(field, None, "must not be null")
             violations.raise_if_any()
+        domain = self.checked_domain(request)
+        scopes = self.state.scopes[domain["id"]]
+        if request.method == "POST":
             if body["key"] in scopes:
                 raise AmError(400, f"A scope [{body['key']}] already exists for domain [{domain['id']}]")
-            return JSONResponse(non_null(add_scope(self.state, domain["id"], body)), status_code=201)
+            scope = add_scope(self.state, domain["id"], body)
+            return JSONResponse(non_null(scope), status_code=201,
+                                headers={"Location": self.location(request, "domains", domain["id"], "scopes", scope["id"])})
         page, size = self.page_params(request)
         q = request.query_params.get("q")
         listed = sorted(scopes.values(), key=lambda s: s["key"])
@@ -636,7 +725,9 @@ class ManagementApi:
             "description": resource["description"],
             "type": resource["type"].lower(),
             "resourceIdentifiers": list(resource["resourceIdentifiers"]),
-            "features": [{**f, "type": f["type"].lower()} for f in resource["features"]],
+            # Features sorted by key, case-insensitively: MongoProtectedResourceRepository#convert (:205-212 @4.10.20,
+            # "to match JDBC behavior (OrderByKeyName)"); JdbcProtectedResourceRepository orders by key_name.
+            "features": [feature_view(f) for f in sorted(resource["features"], key=lambda f: f["key"].lower())],
             "updatedAt": resource["updatedAt"],
         }
         if self.is_412:
@@ -649,12 +740,12 @@ class ManagementApi:
         return non_null(view)
 
     async def protected_resources(self, request: Request) -> Response:
-        domain = self.domain_or_404(request)
         if request.method == "POST":
-            return self.create_protected_resource(request, domain, await self.body(request))
+            return self.create_protected_resource(request, await self.body(request))
         page, size = self.page_params(request)
         # type is parsed before the q branch: required with q too (ProtectedResourcesResource.java :144, :159 @4.12.4).
         self.require_type(request)
+        domain = self.checked_domain(request)
         q = request.query_params.get("q") if self.is_412 else None
         found = mcp_servers_of(self.state, domain["id"])
         if q:
@@ -665,27 +756,37 @@ class ManagementApi:
                 found = [r for r in found if pattern.match(r["clientId"]) or pattern.match(r["name"])]
             else:
                 found = [r for r in found if q.upper() in (r["clientId"].upper(), r["name"].upper())]
-        found.sort(key=lambda r: r["updatedAt"], reverse=True)  # default sort updatedAt.desc
-        return JSONResponse(self.paged([self.resource_view(r) for r in found], page, size))
+        # sort: SortParamConverter#fromString ("<field>[.asc|.desc]", no direction = ascending, default updatedAt.desc);
+        # JdbcProtectedResourceRepository#transformSortValue: "name", anything else is updatedAt (the real tier runs
+        # JDBC; the name order is the database collation's, code points here).
+        sort_by, dummy_dot, direction = (request.query_params.get("sort") or "updatedAt.desc").partition(".")
+        field = "name" if sort_by == "name" else "updatedAt"
+        found.sort(key=lambda r: r[field], reverse=(direction or "asc") != "asc")
+        return FeaturesJSONResponse(self.paged([self.resource_view(r) for r in found], page, size))
 
     async def protected_resource(self, request: Request) -> Response:
-        domain = self.domain_or_404(request)
         resource_id = request.path_params["id"]
         if request.method in ("GET", "DELETE"):
-            self.require_type(request)
+            self.require_type(request)  # Type.fromString, first thing in the method: 500 before the permission check
+            domain = self.checked_domain(request, "protected_resource", resource_id)
             resource = self.resource_or_404(domain, resource_id)
             if request.method == "GET":
-                return JSONResponse(self.resource_view(resource))
+                return FeaturesJSONResponse(self.resource_view(resource))
             del self.state.protected_resources[resource_id]
             return Response(status_code=204)
         body = await self.body(request)
-        resource = self.resource_or_404(domain, resource_id)
+
+        def locate() -> tuple[dict[str, Any], dict[str, Any]]:
+            """After the body's validation: the permission check, the domain, then the MCP server."""
+            domain = self.checked_domain(request, "protected_resource", resource_id)
+            return domain, self.resource_or_404(domain, resource_id)
+
         if request.method == "PUT":
-            updated = self.put_protected_resource(domain, resource, body)
+            updated = self.put_protected_resource(locate, body)
         else:
-            updated = self.patch_protected_resource(domain, resource, body)
+            updated = self.patch_protected_resource(locate, body)
         self.state.protected_resources[resource_id] = updated
-        return JSONResponse(self.resource_view(updated))
+        return FeaturesJSONResponse(self.resource_view(updated))
 
     def read_features(self, features: list[dict[str, Any]] | None, on_update: bool) -> list[dict[str, Any]]:
         """Polymorphic feature list: the subtype id must be ``MCP_TOOL`` (also ``mcp_tool`` on update
@@ -763,7 +864,7 @@ class ManagementApi:
             oauth.setdefault("tokenEndpointAuthMethod", "client_secret_basic")
         return settings
 
-    def create_protected_resource(self, request: Request, domain: dict[str, Any], body: Any) -> Response:
+    def create_protected_resource(self, request: Request, body: Any) -> Response:
         shape = {"name": STR, "description": STR, "resourceIdentifiers": STR_LIST, "clientId": STR,
                  "clientSecret": STR, "type": STR, "features": OBJECT_LIST}
         if self.is_412:
@@ -781,13 +882,16 @@ class ManagementApi:
             violations.add("type", resource_type, "Available types: [MCP_SERVER]")
         self.validate_features(violations, features)
         violations.raise_if_any()
+        # ProtectedResourcesResource#create: checkKeyUniqueness, then the permission check, then the domain
+        # (feature scopes are not checked on create).
+        self.check_feature_keys_unique(features)
+        domain = self.checked_domain(request)
 
         client_id = new.get("clientId") or secure_random_string()
         if client_id_taken(self.state, domain["id"], client_id):
             raise AmError(400, f"A client [{client_id}] already exists for domain [{domain['id']}]")
         identifiers = self.normalise_identifiers(new["resourceIdentifiers"])
         self.check_identifiers_free(domain, identifiers, own_id=None)
-        self.check_feature_keys_unique(features)  # feature scopes are not checked on create
 
         created = now_ms()
         raw_secret = new.get("clientSecret") or secure_random_string()
@@ -801,7 +905,8 @@ class ManagementApi:
             "type": PROTECTED_RESOURCE_TYPE,
             "resourceIdentifiers": identifiers,
             "features": self.stored_features(features, [], created),
-            "secrets": [new_client_secret("Default", raw_secret, settings_id)],
+            # createDefaultSecret (:497 @4.10.20, :745 @4.12.4): the domain's expiry settings only
+            "secrets": [new_client_secret("Default", raw_secret, settings_id, secret_expires_at(domain, None))],
             "createdAt": created,
             "updatedAt": created,
         }
@@ -810,14 +915,11 @@ class ManagementApi:
             resource["secretSettings"] = [{"id": settings_id, "algorithm": "NONE"}]
         self.state.protected_resources[resource["id"]] = resource
 
-        location = (
-            f"{str(request.base_url).rstrip('/')}/management/organizations/{request.path_params['org']}/environments/"
-            f"{request.path_params['env']}/domains/{domain['id']}/protected-resources/{resource['id']}"
-        )
+        location = self.location(request, "domains", domain["id"], "protected-resources", resource["id"])
         created_body = {"id": resource["id"], "name": resource["name"], "clientId": client_id, "clientSecret": raw_secret}
         return JSONResponse(created_body, status_code=201, headers={"Location": location})
 
-    def put_protected_resource(self, domain: dict[str, Any], resource: dict[str, Any], body: Any) -> dict[str, Any]:
+    def put_protected_resource(self, locate, body: Any) -> dict[str, Any]:
         shape = {"name": STR, "description": STR, "resourceIdentifiers": STR_LIST, "features": OBJECT_LIST}
         if self.is_412:
             shape["settings"] = OBJECT
@@ -829,6 +931,7 @@ class ManagementApi:
         check_resource_identifiers(violations, update.get("resourceIdentifiers"))
         self.validate_features(violations, features)
         violations.raise_if_any()
+        domain, resource = locate()
 
         updated = dict(resource, updatedAt=now_ms())
         updated["name"] = update["name"].strip()
@@ -843,7 +946,7 @@ class ManagementApi:
         self.validate_update(domain, resource, updated)
         return updated
 
-    def patch_protected_resource(self, domain: dict[str, Any], resource: dict[str, Any], body: Any) -> dict[str, Any]:
+    def patch_protected_resource(self, locate, body: Any) -> dict[str, Any]:
         shape = {"name": STR, "description": STR, "resourceIdentifiers": STR_LIST, "features": OBJECT_LIST}
         if self.is_412:
             shape.update({"certificate": STR, "secretSettings": OBJECT_LIST, "settings": OBJECT})
@@ -859,6 +962,7 @@ class ManagementApi:
             check_resource_identifiers(violations, patch["resourceIdentifiers"])
         self.validate_features(violations, features or [])
         violations.raise_if_any()
+        domain, resource = locate()
 
         updated = dict(resource, updatedAt=now_ms())
         if "name" in patch:
@@ -887,20 +991,24 @@ class ManagementApi:
         self.check_feature_scopes_exist(domain, new["features"])
 
     # -- MCP server secrets (AM >= 4.11) --
-    def secrets_resource(self, request: Request) -> dict[str, Any]:
+    def secrets_resource(self, request: Request) -> tuple[dict[str, Any], dict[str, Any]]:
+        """ProtectedResourceSecretsResource: the permission check on the MCP server, the domain, then the server."""
         if not self.is_412:
             raise AmError(404, "HTTP 404 Not Found")  # no such sub-resource before 4.11
-        domain = self.domain_or_404(request)
-        return self.resource_or_404(domain, request.path_params["id"])
+        domain = self.checked_domain(request, "protected_resource", request.path_params["id"])
+        return domain, self.resource_or_404(domain, request.path_params["id"])
 
     async def secrets(self, request: Request) -> Response:
-        resource = self.secrets_resource(request)
+        if not self.is_412:
+            raise AmError(404, "HTTP 404 Not Found")  # no such sub-resource before 4.11
         if request.method == "GET":
+            dummy_domain, resource = self.secrets_resource(request)
             return JSONResponse([safe_secret(s) for s in resource["secrets"]])
-        body = read_object(await self.body(request), {"name": STR})
+        body = read_object(await self.body(request), {"name": STR})  # @Valid NewClientSecret: before the method
         violations = Violations()
         check_not_blank(violations, "name", body.get("name"))
         violations.raise_if_any()
+        domain, resource = self.secrets_resource(request)
         name = body["name"].strip()
         if any(s["name"] == name for s in resource["secrets"]):
             raise AmError(400, f"Secret with description {name} already exists")
@@ -908,7 +1016,8 @@ class ManagementApi:
             # TooManyClientSecretsException: 400 in every release (4.10.20, 4.11.14, 4.12.4)
             raise AmError(400, f"Too many Client Secrets. Cannot create more than {SECRETS_MAX} secrets")
         raw = secure_random_string()
-        secret = new_client_secret(name, raw, resource["secretSettings"][0]["id"])
+        secret = new_client_secret(name, raw, resource["secretSettings"][0]["id"],
+                                   secret_expires_at(domain, resource_expiration_settings(resource)))
         resource["secrets"].append(secret)
         resource["updatedAt"] = now_ms()
         return JSONResponse(non_null({**safe_secret(secret), "secret": raw}), status_code=201)
@@ -920,15 +1029,17 @@ class ManagementApi:
         return secret
 
     async def renew_secret(self, request: Request) -> Response:
-        resource = self.secrets_resource(request)
+        domain, resource = self.secrets_resource(request)
         secret = self.secret_or_404(resource, request.path_params["secret"])
         retire_secret(resource, secret["raw"])
         secret["raw"], secret["_since"] = secure_random_string(), time.monotonic()
+        # ProtectedResourceServiceImpl#renewSecret :632 @4.12.4: a new expiry date from the same settings
+        secret["expiresAt"] = secret_expires_at(domain, resource_expiration_settings(resource))
         resource["updatedAt"] = now_ms()
         return JSONResponse(non_null({**safe_secret(secret), "secret": secret["raw"]}))
 
     async def secret(self, request: Request) -> Response:
-        resource = self.secrets_resource(request)
+        dummy_domain, resource = self.secrets_resource(request)
         # ProtectedResourceServiceImpl#deleteSecret checks the count before looking the secret up.
         if len(resource["secrets"]) <= 1:
             raise AmError(400, "Cannot remove last secret")
@@ -939,12 +1050,61 @@ class ManagementApi:
         return Response(status_code=204)
 
 
-def new_client_secret(name: str, raw: str, settings_id: str) -> dict[str, Any]:
+# A feature's subtype id, written as "type" (see FeaturesJSONResponse).
+TYPE_ID = "\x00type-id"
+
+
+def feature_view(feature: dict[str, Any]) -> dict[str, Any]:
+    """A feature as Jackson writes a ProtectedResourceFeature (same @4.10.20 and @4.12.4): the subtype id first
+    (``@JsonTypeInfo(use = NAME, include = PROPERTY, property = "type")``: ``"type": "MCP_TOOL"``), then the fields in
+    declaration order, among them the ``type`` enum, written lower case (``"type": "mcp_tool"``): the key twice, as
+    seen on AM 4.10.20.  JSON parsers keep the last one."""
+    view = {TYPE_ID: feature["type"].upper(), "key": feature["key"], "description": feature.get("description"),
+            "type": feature["type"].lower(), "createdAt": feature.get("createdAt"), "updatedAt": feature.get("updatedAt")}
+    if feature["type"].upper() == MCP_TOOL:
+        view["scopes"] = feature.get("scopes")
+    return view
+
+
+class FeaturesJSONResponse(JSONResponse):
+    """JSON with each feature's subtype id written as a first ``type`` key (feature_view)."""
+
+    def render(self, content: Any) -> bytes:
+        return super().render(content).replace(b'"\\u0000type-id":', b'"type":')
+
+
+def new_client_secret(name: str, raw: str, settings_id: str, expires_at: int | None = None) -> dict[str, Any]:
     # Real AM stores a hash; the simulator keeps the raw value (never returned after creation) so the
     # gateway can check Basic credentials.  "_since": when the value was made (time.monotonic()), for the gateway's
     # sync delay; keys starting with "_" are never served.
-    return {"id": new_id(), "settingsId": settings_id, "name": name, "raw": raw, "createdAt": now_ms(), "expiresAt": None,
-            "_since": time.monotonic()}
+    return {"id": new_id(), "settingsId": settings_id, "name": name, "raw": raw, "createdAt": now_ms(),
+            "expiresAt": expires_at, "_since": time.monotonic()}
+
+
+def resource_expiration_settings(resource: dict[str, Any]) -> dict[str, Any] | None:
+    """ProtectedResourceServiceImpl#getExpirationSettings (:600-605 @4.12.4): the MCP server's own
+    ``settings.secretExpirationSettings`` (AM >= 4.11), else none."""
+    return (resource.get("settings") or {}).get("secretExpirationSettings")
+
+
+def secret_expires_at(domain: dict[str, Any], own: dict[str, Any] | None) -> int | None:
+    """SecretService#determinateExpireDate (:103-115 @4.12.4, same @4.10.20): the client's own enabled settings win
+    (an expiry of 0 or less: never expires), else the domain's enabled ones with an expiry above 0, else none."""
+    def seconds(settings: dict[str, Any] | None) -> Any:
+        if isinstance(settings, dict) and settings.get("enabled") is True and settings.get("expiryTimeSeconds") is not None:
+            return settings["expiryTimeSeconds"]
+        return None
+
+    own_seconds = seconds(own)
+    if own_seconds is not None:
+        return now_ms() + own_seconds * 1000 if own_seconds > 0 else None
+    domain_seconds = seconds(domain.get("secretExpirationSettings"))
+    return now_ms() + domain_seconds * 1000 if domain_seconds is not None and domain_seconds > 0 else None
+
+
+def secret_expired(secret: dict[str, Any]) -> bool:
+    """SecretService#validateSecret: a secret past its ``expiresAt`` no longer authenticates."""
+    return secret.get("expiresAt") is not None and secret["expiresAt"] < now_ms()
 
 
 def safe_secret(secret: dict[str, Any]) -> dict[str, Any]:
@@ -961,7 +1121,7 @@ def mcp_server_secret_matches(resource: dict[str, Any], secret: str, delay: floa
     """Whether ``secret`` authenticates the MCP server's client at a gateway that syncs ``delay`` seconds late: the
     values it has synced, and the ones retired less than ``delay`` seconds ago (ScheduledSyncService polls events)."""
     now = time.monotonic()
-    current = [s["raw"] for s in resource["secrets"] if now - s.get("_since", 0.0) >= delay]
+    current = [s["raw"] for s in resource["secrets"] if now - s.get("_since", 0.0) >= delay and not secret_expired(s)]
     retired = [r["raw"] for r in resource.get("_retired") or [] if now - r["_until"] < delay]
     return any(secrets.compare_digest(raw, secret) for raw in current + retired)
 
@@ -1014,7 +1174,9 @@ class DomainPatch:
         self.oidc_fields = {**self.OIDC_FIELDS, **(self.OIDC_FIELDS_412 if is_412 else {})}
         self.login_fields = {**self.LOGIN_FIELDS, **(self.LOGIN_FIELDS_412 if is_412 else {})}
 
-    def apply(self, domain: dict[str, Any], body: Any) -> dict[str, Any]:
+    def parse(self, body: Any) -> tuple:
+        """Jackson's reading of the body (unknown properties, wrong kinds) and DomainResource#updateInternal's check
+        for an empty patch: both before the permission check."""
         patch = read_object(body, self.domain_fields)
         oidc = read_object(patch["oidc"], self.oidc_fields) if patch.get("oidc") is not None else None
         dcr = None
@@ -1025,6 +1187,10 @@ class DomainPatch:
             login = read_object(patch["loginSettings"], self.login_fields)
         if not patch:
             raise AmError(400, "You need to specify at least one value to update.")
+        return patch, oidc, dcr, login
+
+    def apply(self, domain: dict[str, Any], parsed: tuple) -> dict[str, Any]:
+        patch, oidc, dcr, login = parsed
         if "dataPlaneId" in patch and patch["dataPlaneId"] != domain.get("dataPlaneId"):
             raise AmError(400, "Domain dataPlaneId cannot be changed")
 

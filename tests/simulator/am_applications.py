@@ -516,12 +516,12 @@ class Applications:
     def of_domain(self, domain: dict[str, Any]) -> list[dict[str, Any]]:
         return [r for r in self.state.applications.values() if r["domainId"] == domain["id"]]
 
-    def record_or_error(self, domain: dict[str, Any], app_id: str) -> dict[str, Any]:
+    def record_or_error(self, app_id: str) -> dict[str, Any]:
+        """After the permission check (am.check_permission: an application of another domain answers 403 there,
+        so ApplicationResource#get's "Application does not belong to domain" is not reached)."""
         record = self.state.applications.get(app_id)
         if record is None:
             raise AppError(404, f"Application [{app_id}] can not be found.")
-        if record["domainId"] != domain["id"]:
-            raise AppError(400, "Application does not belong to domain")  # ApplicationResource#get
         return record
 
     def now(self) -> int:
@@ -541,9 +541,9 @@ class Applications:
 
     # -- list / create --
     async def collection(self, request: Request) -> Response:
-        domain = self.api.domain_or_404(request)
         if request.method == "POST":
-            return await self.create(request, domain)
+            return await self.create(request)
+        domain = self.api.checked_domain(request)
         page, size = self.api.page_params(request)
         found = self.of_domain(domain)
         q = request.query_params.get("q")
@@ -562,7 +562,7 @@ class Applications:
         items = [summary_view(r, expand) for r in found]
         return JSONResponse(self.api.paged(items, page, size))
 
-    async def create(self, request: Request, domain: dict[str, Any]) -> Response:
+    async def create(self, request: Request) -> Response:
         shape = dict(NEW_APPLICATION)
         if profile_at_least(self.profile, "4.12"):
             shape["kind"] = "str"
@@ -574,6 +574,7 @@ class Applications:
         if violations:
             raise AppError(400, "[" + ",".join(violations) + "]")
         app_type = self.read_type(new["type"])
+        domain = self.api.checked_domain(request)  # ApplicationsResource#createApplication, after the body's validation
         now = self.now()
         oauth = {
             "clientId": new.get("clientId") or None,
@@ -603,34 +604,29 @@ class Applications:
         validate_application(self.state, self.profile, domain, model)
         record = new_record(domain["id"], model, raw_secret, now)
         self.state.applications[record["id"]] = record
-        location = (
-            f"{str(request.base_url).rstrip('/')}/management/organizations/{request.path_params['org']}/environments/"
-            f"{request.path_params['env']}/domains/{domain['id']}/applications/{record['id']}"
-        )
+        location = self.api.location(request, "domains", domain["id"], "applications", record["id"])
         return JSONResponse(created_view(record, raw_secret), status_code=201, headers={"Location": location})
 
     # -- one application --
     async def item(self, request: Request) -> Response:
-        domain = self.api.domain_or_404(request)
         app_id = request.path_params["app"]
-        if request.method == "GET":
-            return JSONResponse(application_view(self.record_or_error(domain, app_id)))
-        if request.method == "DELETE":
-            record = self.state.applications.get(app_id)
-            if record is None:
-                raise AppError(404, f"Application [{app_id}] can not be found.")
+        if request.method in ("GET", "DELETE"):
+            # ApplicationResource#get/#delete: the permission check on the application and its domain first
+            domain = self.api.checked_domain(request, "application", app_id)
+            record = self.record_or_error(app_id)
+            if request.method == "GET":
+                return JSONResponse(application_view(record))
             if app_id == cimd_template_id(domain):
                 raise AppError(400, "Application is referenced as a CIMD template and cannot be modified")
             del self.state.applications[app_id]
             return Response(status_code=204)
         # PUT and PATCH both take PatchApplication and run updateInternal (partial update).
         body = await self.api.body(request)
-        record = self.state.applications.get(app_id)
-        patched = self.patch(domain, record, app_id, body)
+        patched = self.patch(request, app_id, body)
         self.state.applications[app_id] = patched
         return JSONResponse(application_view(patched))
 
-    def patch(self, domain: dict[str, Any], record: dict[str, Any] | None, app_id: str, body: Any) -> dict[str, Any]:
+    def patch(self, request: Request, app_id: str, body: Any) -> dict[str, Any]:
         shape = dict(PATCH_APPLICATION)
         if profile_at_least(self.profile, "4.12"):
             shape["kind"] = "str"
@@ -649,8 +645,9 @@ class Applications:
         if not patch:
             # PatchApplication#getRequiredPermissions is empty: nothing to update.
             raise AppError(400, "You need to specify at least one value to update.")
-        if record is None:
-            raise AppError(404, f"Application [{app_id}] can not be found.")
+        # ApplicationResource#updateInternal: the permission check, the domain, then the application
+        domain = self.api.checked_domain(request, "application", app_id)
+        record = self.record_or_error(app_id)
         if patch.get("template") is False and record["model"].get("template") and app_id == cimd_template_id(domain):
             raise AppError(400, "Application is referenced as a CIMD template and cannot be modified")
 
@@ -696,7 +693,7 @@ class Applications:
     # -- identity providers --
     async def identities(self, request: Request) -> Response:
         """IdentityProvidersResource#list: FilteredIdentityProviderInfo, sorted by name (case-insensitive)."""
-        domain = self.api.domain_or_404(request)
+        domain = self.api.checked_domain(request)
         providers = sorted(self.state.identity_providers.get(domain["id"], []), key=lambda p: p["name"].lower())
         return JSONResponse([
             {"id": p["id"], "name": p["name"], "type": p["type"], "system": bool(p.get("system")),

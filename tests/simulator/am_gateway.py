@@ -60,6 +60,8 @@ from tests.simulator.am_applications import (
 
 ACCESS_TOKEN_SECONDS = 7200  # AM application defaults
 REFRESH_TOKEN_SECONDS = 14400
+# BaseIntrospectionTokenService.OFFLINE_VERIFICATION_TIMER_SECONDS (:53 @4.10.20; a setting defaulting to 10 from 4.11)
+INTROSPECTION_OFFLINE_SECONDS = 10
 CODE_SECONDS = 60
 ID_TOKEN_SECONDS = 14400
 SESSION_COOKIE = "GRAVITEE_IO_AM_SESSION"
@@ -90,9 +92,20 @@ class OAuthError(Exception):
         super().__init__(description)
         self.error, self.description, self.status = error, description, status
 
-    def response(self, headers: dict[str, str] | None = None) -> JSONResponse:
+    def response(self, headers: dict[str, str] | None = None) -> Response:
+        if self.error is None:  # a bare HttpException: the status alone, no body
+            return Response(status_code=self.status, headers=headers)
         body = {"error": self.error, "error_description": self.description}
         return JSONResponse(body, status_code=self.status, headers=headers)
+
+
+def no_token_error(profile: str, message: str = "") -> OAuthError:
+    """OAuth2AuthHandlerImpl#parseAuthorization without a token, or with another scheme than Bearer: 4.10 fails with a
+    bare ``HttpException(401)`` (:208, :218 @4.10.20; seen on AM 4.10.20: 401 with an empty body), 4.11 and later with
+    an InvalidTokenException (:208, :218 @4.11.14)."""
+    if at_least(profile, "4.11"):
+        return OAuthError("invalid_token", message or MISSING_TOKEN, 401)
+    return OAuthError(None, "", 401)
 
 
 def is_redirect_uri_error(message: str) -> bool:
@@ -247,12 +260,13 @@ class Gateway:
         return self.sim.state.am_gateway
 
     def endpoint(self, handler):
-        """Resolve the security domain from the first path segment; unknown or disabled: 404."""
+        """Resolve the security domain from the first path segment; unknown or disabled: DefaultReactor#sendNotFound's
+        404 (:156-167 @4.10.20, :224 @4.12.4; seen on AM 4.10.20 until the domain synced)."""
 
         async def run(request: Request) -> Response:
             domain = domain_by_path(self.am, request.path_params["domain"])
             if domain is None or not domain.get("enabled"):
-                return Response("Not Found", status_code=404, media_type="text/plain")
+                return Response("No security domain matches the request URI.", status_code=404, media_type="text/plain")
             return await handler(request, domain)
 
         return run
@@ -334,7 +348,7 @@ class Gateway:
         """OAuth2AuthHandlerImpl with the dcr_admin scope (OIDCProvider :239-250)."""
         header = request.headers.get("authorization", "")
         if not header:
-            raise OAuthError("invalid_token", MISSING_TOKEN, 401)
+            raise no_token_error(self.sim.profile)
         record = self.state.access_tokens.get(header[7:].strip()) if header.lower().startswith("bearer ") else None
         if record is None or record["domainId"] != domain["id"] or record["exp"] < time.time():
             raise OAuthError("invalid_token", "An access token is required", 401)  # wording not confirmed
@@ -483,12 +497,12 @@ class Gateway:
             if index <= 0:
                 raise OAuthError("invalid_request", "The access token must be sent using the Authorization header field")
             if header[:index].lower() != "bearer":
-                raise OAuthError("invalid_token", "Authorization header must use Bearer scheme", 401)
+                raise no_token_error(self.sim.profile, "Authorization header must use Bearer scheme")
             raw_token = header[index + 1:]
         else:
             raw_token = request.query_params.get("access_token")
         if not raw_token:
-            raise OAuthError("invalid_token", MISSING_TOKEN, 401)
+            raise no_token_error(self.sim.profile)
         try:
             claims = jwt.decode(raw_token, self.signing_key(domain), algorithms=["HS256"], options={"verify_aud": False})
         except jwt.PyJWTError:
@@ -640,6 +654,15 @@ class Gateway:
         query = request.url.query
         if user_id is None:
             return self.with_session(RedirectResponse(f"{self.domain_base(request, domain)}/login?{query}", 302), session_id, domain)
+        # OAuth2Provider's /authorize chain (:290-307 @4.10.20): the authentication flow comes before
+        # AuthorizationRequestResolveHandler (scopes) and AuthorizationRequestResourceValidationHandler (resource), so
+        # an unknown scope or resource is reported only once the user has logged in.
+        try:
+            grant.update(self.resolved_authorization(domain, app, params))
+        except OAuthError as exc:
+            return RedirectResponse(
+                with_query(redirect_uri, {"error": exc.error, "error_description": exc.description, "state": state}), 302
+            )
         consent_key = (app["clientId"], user_id, frozenset(grant["scopes"]))
         if grant["scopes"] and not app.get("skipConsent") and consent_key not in session["consents"]:
             return self.with_session(
@@ -704,14 +727,18 @@ class Gateway:
             if not PKCE_VALUE.match(challenge):
                 raise OAuthError("invalid_request", "Invalid parameter: code_challenge")
 
+        return {
+            "clientId": app["clientId"], "domainId": domain["id"], "redirectUri": redirect_uri,
+            "redirectUriGiven": params.get("redirect_uri") is not None,
+            "codeChallenge": challenge, "codeChallengeMethod": method,
+        }
+
+    def resolved_authorization(self, domain, app, params) -> dict[str, Any]:
+        """After login: AuthorizationRequestResolveHandler (scopes), then AuthorizationRequestResourceValidationHandler."""
         resources = params.getlist("resource")
         scopes = self.resolve_scopes(domain, app, (params.get("scope") or "").split(), resources)
         self.check_resources(domain, resources)
-        return {
-            "clientId": app["clientId"], "domainId": domain["id"], "redirectUri": redirect_uri,
-            "redirectUriGiven": params.get("redirect_uri") is not None, "scopes": scopes, "resources": resources,
-            "codeChallenge": challenge, "codeChallengeMethod": method,
-        }
+        return {"scopes": scopes, "resources": resources}
 
     def resolve_scopes(self, domain, app, requested: list[str], resources: list[str]) -> list[str]:
         """AbstractRequestResolver#resolveAuthorizedScopes: the client's scopes (its default scopes when
@@ -883,15 +910,23 @@ class Gateway:
         issuer = f"{self.domain_base(request, domain)}/oidc"
         key = self.state.signing_keys.setdefault(domain["id"], secrets.token_bytes(32))
         audience = resources if resources else [client_id]
+        # TokenServiceImpl#createJWT: aud = the client id; #setResources (:407-419 @4.10.20, :529-541 @4.12.4) replaces
+        # it with a JSON array of the requested resources, which DefaultJWTBuilder#sign writes through Nimbus's
+        # JWTClaimsSet: one audience as a string, several as an array (AM's e2e introspection-cimd-enabled at 4.12.4
+        # expects the string).  #createAccessTokenJWT adds a client_id claim from 4.11 (:460 @4.11.14 and @4.12.4;
+        # absent @4.10.20).  No scope claim without scopes.
         claims = {
-            "sub": user_id or client_id, "aud": audience[0] if len(audience) == 1 else audience, "domain": domain["id"],
+            "sub": user_id or client_id, "aud": audience[0] if len(audience) == 1 else list(audience), "domain": domain["id"],
             "iss": issuer, "iat": int(now), "exp": int(now + ACCESS_TOKEN_SECONDS), "jti": secrets.token_urlsafe(16),
-            "client_id": client_id, "scope": " ".join(scopes),
         }
+        if at_least(self.sim.profile, "4.11"):
+            claims["client_id"] = client_id
+        if scopes:
+            claims["scope"] = " ".join(scopes)
         access_token = jwt.encode(claims, key, algorithm="HS256")
         record = {"domainId": domain["id"], "clientId": client_id, "userId": user_id, "scope": " ".join(scopes),
                   "aud": audience, "resources": list(resources), "iat": claims["iat"], "exp": claims["exp"],
-                  "iss": issuer, "jti": claims["jti"]}
+                  "iss": issuer, "jti": claims["jti"], "claims": claims}
         self.state.access_tokens[access_token] = record
         body = {"access_token": access_token, "token_type": "bearer", "expires_in": ACCESS_TOKEN_SECONDS,
                 "scope": " ".join(scopes) or None}
@@ -1014,17 +1049,37 @@ class Gateway:
             record = self.state.refresh_tokens.get(token)
         if record is None or record["domainId"] != domain["id"] or record["exp"] < time.time():
             return JSONResponse({"active": False})
+        if not self.audiences_known(domain, record["aud"]):
+            # BaseIntrospectionTokenService#resolveCertificateIdFromAudMatches: every aud must be a client or an MCP
+            # server identifier of the domain, else the token is invalid.
+            return JSONResponse({"active": False})
         if record["resources"] and not self.owns_resources(domain, client.client_id, record["resources"]):
             # validateResourcesBelongToAuthorizedClient: only the MCP server's own client sees it active.
             return JSONResponse({"active": False})
         user = self.user_by_id(domain, record["userId"])
+        claims = record.get("claims") or {}
+        # BaseIntrospectionTokenService#introspectToken: within 10 s of iat (OFFLINE_VERIFICATION_TIMER_SECONDS) the
+        # token is checked offline and the result carries no client id, so IntrospectionServiceImpl#convert takes
+        # TokenServiceImpl#convert's fallback, the first aud (for a resource token: the resource URL, seen on AM
+        # 4.10.20); later the stored token's client.  Then every JWT claim is copied where the key is free.
+        if time.time() < record["iat"] + INTROSPECTION_OFFLINE_SECONDS:
+            client_id = record["aud"][0]
+        else:
+            client_id = record["clientId"]
         body = {
-            "active": True, "client_id": record["clientId"], "sub": record["userId"] or record["clientId"],
-            "aud": record["aud"][0] if len(record["aud"]) == 1 else record["aud"], "scope": record["scope"] or None,
-            "exp": record["exp"], "iat": record["iat"], "iss": record["iss"], "jti": record["jti"],
-            "token_type": "bearer", "username": user["username"] if user else None,
+            "active": True, "client_id": client_id, "exp": record["exp"], "iat": record["iat"], "token_type": "bearer",
+            "sub": claims.get("sub", record["userId"] or record["clientId"]),
+            "username": user["username"] if user else None, "scope": record["scope"] or None,
         }
-        return JSONResponse({k: v for k, v in body.items() if v is not None})
+        body = {k: v for k, v in body.items() if v is not None}
+        for key, value in claims.items():
+            body.setdefault(key, value)
+        return JSONResponse(body)
+
+    def audiences_known(self, domain: dict[str, Any], audiences: list[str]) -> bool:
+        identifiers = {i for server in mcp_servers_of(self.am, domain["id"]) for i in server["resourceIdentifiers"]}
+        clients = {s["clientId"] for s in mcp_servers_of(self.am, domain["id"])}
+        return all(a in identifiers or a in clients or self.application_record(domain, a) for a in audiences)
 
     def owns_resources(self, domain: dict[str, Any], client_id: str, resources: list[str]) -> bool:
         owners = {

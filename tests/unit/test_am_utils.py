@@ -139,3 +139,51 @@ def test_refusals_of_am_name_the_option(message, option):
     explained = explain(GraviteeError(message, status=400, method="POST", url="/x"))
     assert explained.hint.startswith(option)
     assert str(explained).startswith("POST /x returned HTTP 400: " + message)
+
+
+class LikeRealAm:
+    """A client answering as real AM 4.10.20 did: an unknown hrid is a 404, an unknown id a 403 "Permission denied"
+    (AM's permission check resolves the id before any lookup), and ?q= finds a domain by exact name or hrid."""
+
+    def __init__(self, *domains):
+        self.domains = domains
+        self.asked = []
+
+    def get_or_none(self, path, params=None):
+        self.asked.append(path)
+        hrid = path.rsplit("/_hrid/", 1)[-1]
+        return next((d for d in self.domains if d["hrid"] == hrid), None)
+
+    def get(self, path, params=None, expected=(200,)):
+        self.asked.append(path)
+        if path.endswith("/domains"):
+            return {"data": [d for d in self.domains if params["q"] in (d["name"], d["hrid"])], "totalCount": 1}
+        found = next((d for d in self.domains if path.endswith("/domains/" + d["id"])), None)
+        if found is None:
+            raise GraviteeError("Permission denied", status=403, method="GET", url=path)
+        return found
+
+
+def test_a_domain_given_by_its_id_is_one_read():
+    client = LikeRealAm(DOMAIN)
+    assert find_domain(AmApi(client), DOMAIN["id"]) is DOMAIN
+    assert len(client.asked) == 1
+
+
+def test_a_domain_whose_hrid_does_not_follow_its_name_is_found_by_name():
+    imported = {"id": "9" * 32, "name": "Imported", "hrid": "imported-2024", "oidc": {}}
+    client = LikeRealAm(imported)
+    assert find_domain(AmApi(client), "Imported") is imported
+
+
+@pytest.mark.parametrize("value", ["MY MCP DOMAIN", "f" * 32, "no-such-domain"])
+def test_a_missing_domain_is_named_missing_not_a_permission_problem(value):
+    with pytest.raises(ModuleError) as caught:
+        find_domain(AmApi(LikeRealAm(DOMAIN)), value, option="domain")
+    message = str(caught.value)
+    assert message.startswith("domain: no AM domain named %r" % value) and "or no permission to read it" in message
+    assert "lack the permission" not in message
+    if value == "MY MCP DOMAIN":  # a name with spaces is never tried as an id
+        assert "did you mean the domain named 'My MCP Domain'" in message and "403" not in message
+    else:
+        assert ("AM answered 403 to %r as an id" % value) in message

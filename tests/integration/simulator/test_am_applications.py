@@ -11,6 +11,7 @@ import requests
 
 from tests.integration.simulator.am_api import ORG_ENV, pkce_pair, query_of
 from tests.integration.simulator.test_am_gateway import RESOURCE, introspect, jwt_claims, login
+from tests.simulator.mcp_client import HeadlessLoginError
 from tests.simulator.profiles import PROFILES
 
 SIMULATOR_PROFILES = PROFILES  # 4.11: q ignores case, token exchange (tests/conftest.py)
@@ -256,9 +257,13 @@ def test_a_tool_scope_of_the_mcp_server_is_granted_with_its_resource(am, domain,
     am.create_mcp_server(domain["id"], resourceIdentifiers=[RESOURCE], features=[
         {"type": "MCP_TOOL", "key": "get_weather", "description": "Weather", "scopes": ["weather:read"]}]).raise_for_status()
     client_id = public_client["settings"]["oauth"]["clientId"]
-    refused = authorize(am, client_id, scope="weather:read")[0]
-    assert query_of(refused.headers["Location"])["error"] == "invalid_scope"
-    assert query_of(refused.headers["Location"])["error_description"] == "Invalid scope(s): weather:read"
+    # scopes are resolved after the login (AuthorizationRequestResolveHandler follows the authentication flow)
+    verifier, challenge = pkce_pair()
+    url = requests.Request("GET", f"{am.gw()}/oauth/authorize", params={
+        "response_type": "code", "client_id": client_id, "redirect_uri": LOOPBACK, "state": "s1", "scope": "weather:read",
+        "code_challenge": challenge, "code_challenge_method": "S256"}).prepare().url
+    with pytest.raises(HeadlessLoginError, match=r"invalid_scope: Invalid scope\(s\): weather:read"):
+        login(url, "demo", "demo-password")
     allowed = authorize(am, client_id, scope="weather:read", resource=RESOURCE)[0]
     assert allowed.status_code == 302 and "/login?" in allowed.headers["Location"]
 

@@ -84,6 +84,28 @@ def test_domain_patch_and_put_are_both_partial(am, domain, method):
     assert response.json()["description"] == domain["description"]  # absent key: unchanged
 
 
+def test_new_domain_has_the_14_system_scopes_of_ams_scope_enum(am):
+    created = am.call("POST", f"{ORG_ENV}/domains", json={"name": "Scoped", "dataPlaneId": "default"})
+    assert created.status_code == 201
+    assert created.headers["Location"] == f"{am.base}/organizations/DEFAULT/environments/DEFAULT/domains/{created.json()['id']}"
+    scopes = am.call("GET", am.domain_path(created.json()["id"]) + "/scopes").json()
+    assert scopes["totalCount"] == 14
+    by_key = {s["key"]: s for s in scopes["data"]}
+    assert sorted(by_key) == sorted([
+        "profile", "full_profile", "email", "address", "phone", "openid", "offline_access", "dcr", "dcr_admin", "scim",
+        "uma_protection", "consent_admin", "groups", "roles"])
+    assert all(s["system"] for s in scopes["data"])
+    assert by_key["openid"]["name"] == "Openid" and by_key["openid"]["discovery"] is True
+    assert by_key["dcr_admin"]["discovery"] is False
+
+
+def test_domains_are_listed_by_name_ignoring_case(am):
+    for name in ("beta", "Alpha", "gamma"):
+        am.call("POST", f"{ORG_ENV}/domains", json={"name": name, "dataPlaneId": "default"}).raise_for_status()
+    names = [d["name"] for d in am.call("GET", f"{ORG_ENV}/domains").json()["data"]]
+    assert names == sorted(names, key=str.lower) and names.index("Alpha") < names.index("beta")
+
+
 def test_renaming_a_domain_recomputes_its_hrid(am):
     created = am.call("POST", f"{ORG_ENV}/domains", json={"name": "First Name", "dataPlaneId": "default"}).json()
     renamed = am.patch_domain(created["id"], {"name": "Second Name"}).json()
@@ -94,7 +116,7 @@ def test_renaming_a_domain_recomputes_its_hrid(am):
 # --- MCP servers: create -------------------------------------------------------------------------
 def test_create_mcp_server_returns_the_secret_once(sim, am, domain):
     response = am.create_mcp_server(
-        domain["id"], resourceIdentifiers=["  HTTPS://GW.Example.com/Weather  "], clientId="weather-mcp",
+        domain["id"], resourceIdentifiers=["HTTPS://GW.Example.com/Weather"], clientId="weather-mcp",
         description="  Weather tools  ",
         features=[{"type": "MCP_TOOL", "key": "get_weather", "description": "Forecast", "scopes": ["unknown:scope"]}],
     )
@@ -102,12 +124,13 @@ def test_create_mcp_server_returns_the_secret_once(sim, am, domain):
     created = response.json()
     assert set(created) == {"id", "name", "clientId", "clientSecret"}
     assert created["clientId"] == "weather-mcp" and created["clientSecret"]
-    assert response.headers["Location"].endswith(
-        f"/management/organizations/DEFAULT/environments/DEFAULT/domains/{domain['id']}/protected-resources/{created['id']}"
+    # JAX-RS resolves the absolute path against the base URI: /management is lost (seen on AM 4.10.20)
+    assert response.headers["Location"] == (
+        f"{am.base}/organizations/DEFAULT/environments/DEFAULT/domains/{domain['id']}/protected-resources/{created['id']}"
     )
     read = am.call("GET", f"{am.resources_path(domain['id'])}/{created['id']}", params={"type": "MCP_SERVER"}).json()
     assert read["type"] == "mcp_server"
-    assert read["resourceIdentifiers"] == ["https://gw.example.com/weather"]  # trimmed, lower-cased
+    assert read["resourceIdentifiers"] == ["https://gw.example.com/weather"]  # lower-cased
     assert read["description"] == "Weather tools"
     assert read["features"][0]["type"] == "mcp_tool" and read["features"][0]["scopes"] == ["unknown:scope"]
     assert "clientSecret" not in read and created["clientSecret"] not in json.dumps(read)
@@ -117,6 +140,37 @@ def test_create_mcp_server_returns_the_secret_once(sim, am, domain):
         assert "clientSecret" not in read["settings"]["oauth"]
     else:
         assert "settings" not in read and "secretSettings" not in read
+
+
+def test_features_come_back_sorted_by_key_ignoring_case(am, domain):
+    tools = [{"type": "MCP_TOOL", "key": key, "scopes": []} for key in ("zeta", "Beta", "alpha", "_x")]
+    created = am.create_mcp_server(domain["id"], features=tools).json()
+    path = f"{am.resources_path(domain['id'])}/{created['id']}"
+    response = am.call("GET", path, params={"type": "MCP_SERVER"})
+    read = response.json()
+    assert [f["key"] for f in read["features"]] == ["_x", "alpha", "Beta", "zeta"]
+    # Jackson writes the subtype id, then the type enum: "type" twice per feature (seen on AM 4.10.20)
+    assert response.text.count('{"type":"MCP_TOOL","key":') == 4 and response.text.count('"type":"mcp_tool"') == 4
+    patched = am.call("PATCH", path, json={"features": [{"type": "MCP_TOOL", "key": "b"}, {"type": "MCP_TOOL", "key": "A"}]})
+    assert [f["key"] for f in patched.json()["features"]] == ["A", "b"]
+
+
+def test_an_identifier_with_spaces_is_refused(am, domain):
+    response = am.create_mcp_server(domain["id"], resourceIdentifiers=[" https://totrim.example.com  "])
+    assert response.status_code == 400
+    assert response.json()["message"] == "[ https://totrim.example.com  : Invalid URL]"
+
+
+def test_list_sort_by_name_or_updated_at(am, domain):
+    for name in ("b-server", "a-server", "c-server"):
+        am.create_mcp_server(domain["id"], name=name, resourceIdentifiers=[f"https://gw.example.com/{name}"])
+    def names(sort=None):
+        params = {"type": "MCP_SERVER", **({"sort": sort} if sort else {})}
+        return [s["name"] for s in am.call("GET", am.resources_path(domain["id"]), params=params).json()["data"]]
+    assert names() == ["c-server", "a-server", "b-server"] == names("updatedAt.desc")
+    assert names("name") == ["a-server", "b-server", "c-server"] == names("name.asc")
+    assert names("name.desc") == ["c-server", "b-server", "a-server"]
+    assert names("createdAt.asc") == ["b-server", "a-server", "c-server"]  # JDBC: any other field is updatedAt
 
 
 def test_generated_client_id_and_secret(am, domain):

@@ -40,12 +40,52 @@ def test_other_organisation_is_permission_denied_before_existence(am):
     assert response.json() == {"message": "Permission denied", "http_status": 403}
 
 
-def test_unknown_domain_is_404_with_the_id_in_the_message(am):
+def test_unknown_domain_id_is_permission_denied_and_unknown_hrid_is_404(am):
+    # Real AM 4.10.20: the permission check resolves the id's parent first; an unknown id is "inconsistent" (403).
     response = am.call("GET", am.domain_path("missing-id"))
-    assert response.status_code == 404
-    assert response.json() == {"message": "Domain [missing-id] can not be found.", "http_status": 404}
+    assert response.status_code == 403
+    assert response.json() == {"message": "Permission denied", "http_status": 403}
+    for path in ("/scopes", "/applications", "/identities", "/protected-resources?type=MCP_SERVER"):
+        assert am.call("GET", am.domain_path("missing-id") + path).status_code == 403, path
     response = am.call("GET", f"{ORG_ENV}/domains/_hrid/missing-hrid")
+    assert response.status_code == 404
     assert response.json()["message"] == "Domain [missing-hrid] can not be found."
+
+
+def test_validation_and_empty_patches_come_before_the_permission_check(am):
+    assert am.call("PATCH", am.domain_path("missing-id"), json={}).status_code == 400
+    assert am.call("PATCH", am.domain_path("missing-id"), json={"nope": 1}).status_code == 400
+    assert am.call("POST", am.resources_path("missing-id"), json={"name": "x"}).status_code == 400
+    assert am.call("GET", am.resources_path("missing-id")).status_code == 500  # no type: before everything
+
+
+def test_unknown_and_foreign_mcp_servers_and_applications_are_permission_denied(am, domain):
+    other = am.call("POST", f"{ORG_ENV}/domains", json={"name": "Other Domain", "dataPlaneId": "default"}).json()
+    server = am.create_mcp_server(other["id"]).json()
+    app = am.call("POST", am.domain_path(other["id"]) + "/applications",
+                  json={"name": "svc", "type": "SERVICE"}).json()
+    typed = {"type": "MCP_SERVER"}
+    for server_id in ("no-such-id", server["id"]):
+        path = f"{am.resources_path(domain['id'])}/{server_id}"
+        assert am.call("GET", path, params=typed).json() == {"message": "Permission denied", "http_status": 403}
+        assert am.call("DELETE", path, params=typed).status_code == 403
+        assert am.call("PATCH", path, json={"name": "x"}).status_code == 403
+    for app_id in ("no-such-id", app["id"]):
+        path = am.domain_path(domain["id"]) + "/applications/" + app_id
+        assert am.call("GET", path).status_code == 403
+        assert am.call("PATCH", path, json={"name": "x"}).status_code == 403
+        assert am.call("DELETE", path).status_code == 403
+    assert am.call("GET", f"{am.resources_path(other['id'])}/{server['id']}", params=typed).status_code == 200
+
+
+def test_an_id_deleted_moments_ago_answers_404(am, domain):
+    # PermissionService caches resolved parents 60 s: seen on AM 4.10.20, GET after DELETE is a 404.
+    server = am.create_mcp_server(domain["id"]).json()
+    path = f"{am.resources_path(domain['id'])}/{server['id']}"
+    assert am.call("DELETE", path, params={"type": "MCP_SERVER"}).status_code == 204
+    response = am.call("GET", path, params={"type": "MCP_SERVER"})
+    assert response.status_code == 404
+    assert response.json()["message"] == f"ProtectedResource [{server['id']}] can not be found."
 
 
 def test_create_domain_is_disabled_with_hrid_path_and_unique(am):
@@ -182,7 +222,7 @@ def test_feature_keys_must_be_unique(am, domain):
 
 def test_unknown_domain_on_create(am):
     response = am.create_mcp_server("nope")
-    assert response.status_code == 404 and response.json()["message"] == "Domain [nope] can not be found."
+    assert response.status_code == 403 and response.json()["message"] == "Permission denied"
 
 
 def test_type_query_parameter_is_required(am, domain):
@@ -197,10 +237,10 @@ def test_type_query_parameter_is_required(am, domain):
     assert am.call("DELETE", f"{base}/{created['id']}").status_code == 500
 
 
-def test_get_unknown_mcp_server_is_404(am, domain):
+def test_get_unknown_mcp_server_is_permission_denied(am, domain):
     response = am.call("GET", f"{am.resources_path(domain['id'])}/nope", params={"type": "MCP_SERVER"})
-    assert response.status_code == 404
-    assert response.json()["message"] == "ProtectedResource [nope] can not be found."
+    assert response.status_code == 403
+    assert response.json()["message"] == "Permission denied"
 
 
 def test_put_with_create_only_properties(sim, am, domain):

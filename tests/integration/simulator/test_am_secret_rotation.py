@@ -4,6 +4,8 @@ a deleted or renewed secret stops working at once (the simulator has no gateway 
 
 from __future__ import annotations
 
+import time
+
 import pytest
 import requests
 
@@ -63,3 +65,20 @@ def test_renew_replaces_the_value_of_one_secret(sim, am, domain, dcr_client):
     assert renewed.status_code == 200 and renewed.json()["id"] == default_id
     assert client_credentials(am, server["clientId"], server["clientSecret"]).status_code == 401
     assert client_credentials(am, server["clientId"], renewed.json()["secret"]).status_code == 200
+
+
+def test_domain_expiry_settings_date_new_secrets(sim, am, domain):
+    """SecretService#determinateExpireDate: the domain's enabled secretSettings give new secrets an expiresAt."""
+    if sim.profile == "4.10":
+        pytest.skip("the secrets sub-resource exists from AM 4.11")
+    server = am.create_mcp_server(domain["id"], resourceIdentifiers=[RESOURCE]).json()
+    path = f"{am.resources_path(domain['id'])}/{server['id']}/secrets"
+    assert "expiresAt" not in am.call("GET", path).json()[0]
+    am.patch_domain(domain["id"], {"secretSettings": {"enabled": True, "expiryTimeSeconds": 120}}).raise_for_status()
+    before = time.time() * 1000
+    added = am.call("POST", path, json={"name": "expiring"}).json()
+    assert before + 115_000 < added["expiresAt"] < time.time() * 1000 + 125_000
+    renewed = am.call("POST", f"{path}/{added['id']}/_renew").json()
+    assert renewed["expiresAt"] >= added["expiresAt"]
+    am.patch_domain(domain["id"], {"secretSettings": {"enabled": False}}).raise_for_status()
+    assert "expiresAt" not in am.call("POST", path, json={"name": "forever"}).json()
