@@ -20,7 +20,7 @@ import unicodedata
 from urllib.parse import quote, urlsplit
 
 from ansible_collections.mcpgate.gravitee.plugins.module_utils.client import GraviteeError, ManagementApi
-from ansible_collections.mcpgate.gravitee.plugins.module_utils.module import ModuleError
+from ansible_collections.mcpgate.gravitee.plugins.module_utils.errors import ModuleError
 
 # The only protected-resource type.  Required on list, GET and DELETE (released AM answers 500
 # without it) and upper case only in a create body; AM writes it back lower case.
@@ -219,7 +219,7 @@ def find_domain(am, value, option="domain"):
     """
     value = (value or "").strip()
     if not value:
-        raise ModuleError("%s must be the name, hrid or id of an AM domain" % option)
+        raise ModuleError("%s must be the name, hrid or id of an AM domain" % option, option)
     hrid = hrid_of(value)
     near = None
     lookups = ["id", "hrid"] if _UUID_RE.match(value) else ["hrid", "id"]
@@ -242,7 +242,7 @@ def find_domain(am, value, option="domain"):
     raise ModuleError(
         "%s: no AM domain named %r, or with that hrid or id, in organization %s, environment %s%s; "
         "check the name (and organization/environment) or create the domain first"
-        % (option, value, am.organization, am.environment, hint)
+        % (option, value, am.organization, am.environment, hint), option
     )
 
 
@@ -263,7 +263,7 @@ def normalise_identifier(value, option="resource_identifiers"):
     """A resource identifier as AM validates and stores it: an http(s) URL, trimmed, lower-cased."""
     text = (value or "").strip()
     if not text:
-        raise ModuleError("%s: an identifier must not be empty" % option)
+        raise ModuleError("%s: an identifier must not be empty" % option, option)
     problem = None
     if _URI_FORBIDDEN_RE.search(text):
         problem = "it contains a space or a character a URI cannot hold unescaped"
@@ -284,7 +284,7 @@ def normalise_identifier(value, option="resource_identifiers"):
     if problem:
         raise ModuleError(
             "%s: %r is not a valid resource identifier (%s); give the URL MCP clients use for the server, "
-            "e.g. https://apim-gateway.example.com/mcp-proxy" % (option, value, problem)
+            "e.g. https://apim-gateway.example.com/mcp-proxy" % (option, value, problem), option
         )
     return text.lower()
 
@@ -320,7 +320,7 @@ def find_application(am, domain_id, client_id=None, name=None):
         apps = [am.application(domain_id, hit["id"]) or hit for hit in named]
         raise ModuleError(
             "name: %d applications of the domain are named %r (client ids %s); set client_id to say which one"
-            % (len(apps), name, ", ".join(repr(application_client_id(app)) for app in apps))
+            % (len(apps), name, ", ".join(repr(application_client_id(app)) for app in apps)), "name"
         )
     return am.application(domain_id, named[0]["id"]) if named else None
 

@@ -20,7 +20,7 @@ import re
 from urllib.parse import quote
 
 from ansible_collections.mcpgate.gravitee.plugins.module_utils.client import GraviteeError, ManagementApi
-from ansible_collections.mcpgate.gravitee.plugins.module_utils.module import ModuleError
+from ansible_collections.mcpgate.gravitee.plugins.module_utils.errors import ModuleError
 
 MCP_PROXY_TYPE = "MCP_PROXY"
 MCP_PROXY_PLUGIN = "mcp-proxy"
@@ -147,15 +147,15 @@ class ApimApi(ManagementApi):
 def check_context_path(value, option="context_path"):
     """A valid, lower-case context path in the server's form (with its trailing slash), or ModuleError."""
     if not value or not value.startswith("/"):
-        raise ModuleError("%s must start with '/', for example /weather-mcp; got %r" % (option, value))
+        raise ModuleError("%s must start with '/', for example /weather-mcp; got %r" % (option, value), option)
     if value != value.lower():
         raise ModuleError(
             "%s %r has capital letters: AM lower-cases the MCP server identifier (the gateway URL of the API) "
             "and compares it exactly, so MCP clients could never get a token for this API; use %r"
-            % (option, value, value.lower())
+            % (option, value, value.lower()), option
         )
     if not _CONTEXT_PATH_RE.match(value):
-        raise ModuleError("%s %r may contain only lower-case letters, digits and the characters - _ . /" % (option, value))
+        raise ModuleError("%s %r may contain only lower-case letters, digits and the characters - _ . /" % (option, value), option)
     return server_path(value)
 
 
@@ -169,7 +169,7 @@ def check_url(value, option, query=False):
     if not value or not (_URL_WITH_QUERY_RE if query else _URL_RE).match(value.strip()):
         raise ModuleError(
             "%s must be an http(s) URL such as https://host.example.com/path%s; got %r"
-            % (option, "" if query else " (no query string)", value)
+            % (option, "" if query else " (no query string)", value), option
         )
     value = value.strip()
     return value if "?" in value else value.rstrip("/")
@@ -200,7 +200,7 @@ def put_context_path(api, path):
         return
     listener = first_of_type(api.get("listeners"), "HTTP")
     if listener is None:
-        raise ModuleError("API %s has no HTTP listener to hold the context path" % describe_api(api))
+        raise ModuleError("API %s has no HTTP listener to hold the context path" % describe_api(api), "context_path")
     paths = listener.setdefault("paths", [])
     if paths:
         paths[0]["path"] = path
@@ -219,7 +219,7 @@ def target(api):
 def put_target(api, url):
     endpoint = mcp_endpoint(api)
     if endpoint is None:
-        raise ModuleError("API %s has no mcp-proxy endpoint to point at mcp_server_url" % describe_api(api))
+        raise ModuleError("API %s has no mcp-proxy endpoint to point at mcp_server_url" % describe_api(api), "mcp_server_url")
     if not isinstance(endpoint.get("configuration"), dict):
         endpoint["configuration"] = {}
     endpoint["configuration"]["target"] = url
@@ -277,14 +277,15 @@ def find_api(apim, ref, option="api"):
     if len(matches) > 1:
         raise ModuleError(
             "%s: %d APIs are named %r (%s): give the API by its context path or id instead"
-            % (option, len(matches), ref, ", ".join(describe_api(a) for a in matches))
+            % (option, len(matches), ref, ", ".join(describe_api(a) for a in matches)), option
         )
     return matches[0] if matches else None
 
 
 def require_v4(api):
     if api.get("definitionVersion") != "V4":
-        raise ModuleError("API %s is a %s API; this collection manages V4 APIs" % (describe_api(api), api.get("definitionVersion")))
+        raise ModuleError("API %s is a %s API; this collection manages V4 APIs" % (describe_api(api), api.get("definitionVersion")),
+                          "api")
     return api
 
 
@@ -293,7 +294,7 @@ def missing_api(apim, ref):
     kind = "context path" if ref.startswith("/") else ("id" if _UUID_RE.match(ref) else "name")
     return ModuleError(
         "api: no API with %s %r in organization %s, environment %s: create it first with mcpgate.gravitee.apim_api"
-        % (kind, ref, apim.organization, apim.environment)
+        % (kind, ref, apim.organization, apim.environment), "api"
     )
 
 
@@ -336,11 +337,11 @@ _SCOPE_RE = re.compile(r"^[^\s'\\{}#]+$")
 def scope_condition(scopes, option="scopes"):
     """The EL condition that holds when the token carries every scope of ``scopes``."""
     if not scopes:
-        raise ModuleError("%s: give at least one scope" % option)
+        raise ModuleError("%s: give at least one scope" % option, option)
     for scope in scopes:
         if not _SCOPE_RE.match(scope or ""):
             raise ModuleError("%s: %r can not be a scope (a scope has no spaces, quotes, backslashes, braces or '#')"
-                              % (option, scope))
+                              % (option, scope), option)
     return "{%s}" % " && ".join(SCOPE_TERM % scope for scope in sorted(set(scopes)))
 
 
@@ -353,17 +354,18 @@ def _acl_feature(feature, where, strict):
     value = feature.get("patternValue")
     if strict:
         if kind not in MCP_ACL_FEATURES:
-            raise ModuleError("%s.type must be one of %s, got %r" % (where, ", ".join(MCP_ACL_FEATURES), feature.get("type")))
+            raise ModuleError("%s.type must be one of %s, got %r" % (where, ", ".join(MCP_ACL_FEATURES), feature.get("type")),
+                              where)
         wrong = [m for m in methods or [] if not str(m).upper().startswith(kind + "_")]
         if wrong:
             raise ModuleError("%s.methods: %s do not apply to %s (methods of %s start with %s_)"
-                              % (where, ", ".join(wrong), kind, kind, kind))
+                              % (where, ", ".join(wrong), kind, kind, kind), where)
         if pattern not in MCP_ACL_PATTERN_TYPES:
-            raise ModuleError("%s.pattern_type must be one of %s" % (where, ", ".join(MCP_ACL_PATTERN_TYPES)))
+            raise ModuleError("%s.pattern_type must be one of %s" % (where, ", ".join(MCP_ACL_PATTERN_TYPES)), where)
         if pattern == "ANY" and value not in (None, ""):
-            raise ModuleError("%s.pattern_value applies only to pattern_type LITERAL or EXPRESSION" % where)
+            raise ModuleError("%s.pattern_value applies only to pattern_type LITERAL or EXPRESSION" % where, where)
         if pattern != "ANY" and not value:
-            raise ModuleError("%s.pattern_value is required with pattern_type %s" % (where, pattern))
+            raise ModuleError("%s.pattern_value is required with pattern_type %s" % (where, pattern), where)
     result = {"type": kind, "methods": sorted(set(str(m).upper() for m in methods)) if methods else
               list(MCP_ACL_DEFAULT_METHODS.get(kind, [])), "patternType": pattern}
     if pattern != "ANY":
@@ -378,12 +380,12 @@ def mcp_acl_authorizations(items, option="mcp_acl.authorizations"):
         where = "%s[%d]" % (option, index)
         condition = (item.get("condition") or "").strip() or None
         if item.get("scopes") is not None and condition:
-            raise ModuleError("%s: condition and scopes are mutually exclusive" % where)
+            raise ModuleError("%s: condition and scopes are mutually exclusive" % where, where)
         if item.get("scopes") is not None:
             condition = scope_condition(item["scopes"], where + ".scopes")
         features = item.get("authorized_features") or []
         if not features:
-            raise ModuleError("%s.authorized_features: give at least one feature rule" % where)
+            raise ModuleError("%s.authorized_features: give at least one feature rule" % where, where)
         acl = {"authorizedFeatures": [
             _acl_feature({"type": f.get("type"), "methods": f.get("methods"), "patternType": f.get("pattern_type"),
                           "patternValue": f.get("pattern_value")}, "%s.authorized_features[%d]" % (where, number), True)

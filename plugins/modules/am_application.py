@@ -352,7 +352,7 @@ PATCH_KEYS = {
 
 def check_name(name):
     if not (name or "").strip():
-        raise ModuleError("name: the name of an application must not be empty")
+        raise ModuleError("name: the name of an application must not be empty", "name")
     return name
 
 
@@ -453,16 +453,16 @@ class Application(Managed):
             app = self.am.application(self.domain["id"], self.params["id"])
             if app is None and self.state == "present":
                 raise ModuleError("id: no application with id %r in domain %r; remove id to create one"
-                                  % (self.params["id"], self.domain.get("name")))
+                                  % (self.params["id"], self.domain.get("name")), "id")
             if app is not None and client_id and application_client_id(app) != client_id:
                 raise ModuleError(
                     "client_id: the application %r has client id %r, not %r, and AM can't change the client id of an "
                     "application: set client_id to %r, or delete it (state: absent) and create it again"
-                    % (app.get("name"), application_client_id(app), client_id, application_client_id(app)))
+                    % (app.get("name"), application_client_id(app), client_id, application_client_id(app)), "client_id")
             return app
         if client_id or self.wanted.get("name"):
             return find_application(self.am, self.domain["id"], client_id=client_id, name=self.wanted.get("name"))
-        raise ModuleError("give client_id, name or id to find the application")
+        raise ModuleError("give client_id, name or id to find the application", "client_id")
 
     # -- what it takes ----------------------------------------------------------------------------------
     def steps(self, current):
@@ -476,7 +476,7 @@ class Application(Managed):
             for option in ("name", "type"):
                 if option not in self.wanted:
                     raise ModuleError("%s is required to create the application %r" % (
-                        option, self.wanted.get("client_id") or self.wanted.get("name")))
+                        option, self.wanted.get("client_id") or self.wanted.get("name")), option)
             self.check_client_id_free()
             if "identity_providers" not in self.wanted:
                 self.wanted["identity_providers"] = [self.default_identity_provider()]
@@ -484,7 +484,7 @@ class Application(Managed):
             raise ModuleError(
                 "type: the application %r is a %s application, not %s; AM changes the type of an application only with "
                 "its own call, which resets its grant types: delete it (state: absent) and create it again"
-                % (current.get("name"), (current.get("type") or "").lower(), self.wanted["type"]))
+                % (current.get("name"), (current.get("type") or "").lower(), self.wanted["type"]), "type")
         if self.wanted.get("identity_providers"):
             self.resolve_identity_providers(current)
         after = self.description.apply(current or self.skeleton(), self.wanted)
@@ -513,13 +513,13 @@ class Application(Managed):
             if not grant_types or unknown:
                 raise ModuleError("grant_types: %s; AM accepts %s" % (
                     "give at least one" if not grant_types else "%s %s not a grant type AM knows" % (
-                        ", ".join(unknown), "is" if len(unknown) == 1 else "are"), ", ".join(GRANT_TYPES)))
+                        ", ".join(unknown), "is" if len(unknown) == 1 else "are"), ", ".join(GRANT_TYPES)), "grant_types")
             if "refresh_token" in grant_types and not set(REFRESHABLE) & set(g.split("~")[0] for g in grant_types):
-                raise ModuleError("grant_types: refresh_token needs authorization_code or password with it")
+                raise ModuleError("grant_types: refresh_token needs authorization_code or password with it", "grant_types")
         if {"grant_types", "token_endpoint_auth_method"} & set(changed) and oauth.get("tokenEndpointAuthMethod") == "none" \
                 and (app_type == "service" or "client_credentials" in grant_types):
             raise ModuleError("token_endpoint_auth_method: none (a public client) can't use the client_credentials grant "
-                              "nor be a service application; use client_secret_basic")
+                              "nor be a service application; use client_secret_basic", "token_endpoint_auth_method")
         if "redirect_uris" in changed or "grant_types" in changed:
             registration = get_path(self.domain, ("oidc", "clientRegistrationSettings")) or {}
             for uri in oauth.get("redirectUris") or []:
@@ -529,20 +529,20 @@ class Application(Managed):
                     self.module.warn("in check mode, the domain %r refuses the redirect URI %r for now (%s): the prediction "
                                      "assumes an earlier task allows it" % (self.domain.get("name"), uri, problem))
                 elif problem:
-                    raise ModuleError("redirect_uris: AM refuses %r in domain %r: %s" % (uri, self.domain.get("name"), problem))
+                    raise ModuleError("redirect_uris: AM refuses %r in domain %r: %s" % (uri, self.domain.get("name"), problem), "redirect_uris")
             if not oauth.get("redirectUris") and app_type != "service":
-                raise ModuleError("redirect_uris: AM requires at least one redirect URI for a %s application" % app_type)
+                raise ModuleError("redirect_uris: AM requires at least one redirect URI for a %s application" % app_type, "redirect_uris")
         scopes = [item.get("scope") for item in oauth.get("scopeSettings") or []]
         defaults = set(self.wanted.get("default_scopes") or [])
         if "default_scopes" in changed and not defaults <= set(scopes):
-            raise ModuleError("default_scopes: %s must also be in scopes" % ", ".join(sorted(defaults - set(scopes))))
+            raise ModuleError("default_scopes: %s must also be in scopes" % ", ".join(sorted(defaults - set(scopes))), "default_scopes")
         if {"scopes", "default_scopes"} & set(changed) and scopes:
             known = set(scope.get("key") for scope in self.am.scopes(self.domain["id"]))
             unknown = [scope for scope in scopes if scope not in known]
             if unknown:
                 raise ModuleError("scopes: %s %s not a scope of domain %r; create %s in the domain first (AM: Settings > "
                                   "Scopes)" % (", ".join(unknown), "is" if len(unknown) == 1 else "are",
-                                               self.domain.get("name"), "it" if len(unknown) == 1 else "them"))
+                                               self.domain.get("name"), "it" if len(unknown) == 1 else "them"), "scopes")
 
     def check_client_id_free(self):
         """AM refuses a client id an MCP server holds (applications were searched already)."""
@@ -553,7 +553,7 @@ class Application(Managed):
         if server is not None:
             raise ModuleError("client_id: %r is the client id of the MCP server %r in domain %r; client ids are unique among "
                               "applications and MCP servers: choose another client_id"
-                              % (client_id, server.get("name"), self.domain.get("name")))
+                              % (client_id, server.get("name"), self.domain.get("name")), "client_id")
 
     def identity_providers(self):
         if self.providers is None:
@@ -567,7 +567,7 @@ class Application(Managed):
         if not chosen:
             raise ModuleError(
                 "identity_providers: domain %r has %s identity providers and no default one; say which users log in "
-                "with (%s)" % (self.domain.get("name"), len(providers), ", ".join(repr(p.get("name")) for p in providers) or "none"))
+                "with (%s)" % (self.domain.get("name"), len(providers), ", ".join(repr(p.get("name")) for p in providers) or "none"), "identity_providers")
         return chosen[0]["id"]
 
     def resolve_identity_providers(self, current):
@@ -584,7 +584,7 @@ class Application(Managed):
             match = [p for p in providers if value in (p.get("id"), p.get("name"))]
             if not match:
                 raise ModuleError("identity_providers: domain %r has no identity provider %r (it has %s)" % (
-                    self.domain.get("name"), value, ", ".join(repr(p.get("name")) for p in providers) or "none"))
+                    self.domain.get("name"), value, ", ".join(repr(p.get("name")) for p in providers) or "none"), "identity_providers")
             ids.append(match[0]["id"])
         self.wanted["identity_providers"] = words(ids)
 

@@ -343,7 +343,7 @@ class DomainSettings(Managed):
             if version and version_tuple(version) < (4, 12):
                 raise ModuleError(
                     "cimd: AM %s has no Client ID Metadata Documents (they need AM 4.12.0 or later); remove the cimd "
-                    "settings (%s) or upgrade AM" % (version, ", ".join(changes)))
+                    "settings (%s) or upgrade AM" % (version, ", ".join(changes)), "cimd")
         if CIMD_OPTION + "template" in self.wanted:
             self.wanted[CIMD_OPTION + "template"] = self.resolve_template(domain)
         after = self.description.apply(domain, self.wanted)
@@ -352,15 +352,16 @@ class DomainSettings(Managed):
             return
         for option in CIMD_POSITIVE:
             if settings[option] is not None and settings[option] <= 0:
-                raise ModuleError("cimd.%s: AM needs a number above 0, got %s" % (option, settings[option]))
+                raise ModuleError("cimd.%s: AM needs a number above 0, got %s" % (option, settings[option]), "cimd." + option)
         wrong = [host for host in settings["allowed_domains"] or [] if len(host) > 253 or not CIMD_HOST_RE.match(host)]
         if wrong:
             raise ModuleError(
                 "cimd.allowed_domains: AM refuses %s: give domain names with at least one dot (vscode.dev), or '*.' and "
-                "a domain for its subdomains" % ", ".join(repr(host) for host in wrong))
+                "a domain for its subdomains" % ", ".join(repr(host) for host in wrong), "cimd.allowed_domains")
         if not settings["template"]:
             raise ModuleError("cimd.template: AM enables Client ID Metadata Documents only with a template application; "
-                              "give the client id of an application with template: true (am_application)")
+                              "give the client id of an application with template: true (am_application)",
+                              "cimd.template")
 
     def resolve_template(self, domain):
         """The id of the template application given by client id or id; the domain's own template is read alone."""
@@ -373,7 +374,8 @@ class DomainSettings(Managed):
         if app is None:
             if not self.module.check_mode:
                 raise ModuleError("cimd.template: domain %r has no application with client id (or id) %r; create it first "
-                                  "(am_application with template: true)" % (domain.get("name"), given))
+                                  "(am_application with template: true)" % (domain.get("name"), given),
+                                  "cimd.template")
             self.module.warn("in check mode: domain %r has no application with client id (or id) %r yet; the prediction "
                              "assumes it is created, with template: true, before this task runs" % (domain.get("name"), given))
             return given
@@ -381,7 +383,7 @@ class DomainSettings(Managed):
             message = ("the application %r (client id %r) is not a template; AM accepts only an application with "
                        "template: true (am_application)" % (app.get("name"), application_client_id(app)))
             if not self.module.check_mode:
-                raise ModuleError("cimd.template: " + message)
+                raise ModuleError("cimd.template: " + message, "cimd.template")
             self.module.warn("in check mode, " + message + ": an earlier task is expected to make it one")
         return app["id"]
 

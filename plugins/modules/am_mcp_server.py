@@ -290,9 +290,9 @@ from ansible_collections.mcpgate.gravitee.plugins.module_utils.module import Gra
 def check_name(name):
     name = name or ""
     if not name.strip() or len(name.strip()) > 64:
-        raise ModuleError("name: the name of an MCP server must have 1 to 64 characters, got %r" % name)
+        raise ModuleError("name: the name of an MCP server must have 1 to 64 characters, got %r" % name, "name")
     if name[0].isspace():
-        raise ModuleError("name: AM refuses a name that begins with a space: %r" % name)
+        raise ModuleError("name: AM refuses a name that begins with a space: %r" % name, "name")
     return name.strip()
 
 
@@ -304,7 +304,7 @@ def identifiers(values):
         if identifier not in result:
             result.append(identifier)
     if not result:
-        raise ModuleError("resource_identifiers: give at least one URL")
+        raise ModuleError("resource_identifiers: give at least one URL", "resource_identifiers")
     return result
 
 
@@ -315,13 +315,14 @@ def tools(values):
     for index, tool in enumerate(values):
         key = (tool.get("key") or "").strip()
         if not 1 <= len(key) <= 64 or not TOOL_KEY_RE.match(key):
-            raise ModuleError("tools[%d].key: %r is not a valid tool key (1 to 64 letters, digits, '_' or '-')" % (index, tool.get("key")))
+            raise ModuleError("tools[%d].key: %r is not a valid tool key (1 to 64 letters, digits, '_' or '-')" % (index, tool.get("key")),
+                              "tools")
         if key in seen:
-            raise ModuleError("tools[%d].key: %r appears twice; tool keys must be unique" % (index, key))
+            raise ModuleError("tools[%d].key: %r appears twice; tool keys must be unique" % (index, key), "tools")
         seen.add(key)
         scopes = tool.get("scopes") or []
         if any(not (scope or "").strip() for scope in scopes):
-            raise ModuleError("tools[%d].scopes: a scope must not be empty (tool %r)" % (index, key))
+            raise ModuleError("tools[%d].scopes: a scope must not be empty (tool %r)" % (index, key), "tools")
         result.append({"key": key, "description": (tool.get("description") or "").strip(), "scopes": sorted(set(scopes)),
                        "type": MCP_TOOL.lower()})
     return sorted(result, key=lambda tool: tool["key"])
@@ -365,7 +366,7 @@ class McpServer(Managed):
         self.created_scopes = []
         for index, scope in enumerate(self.params["create_scopes"]):
             if not scope or re.search(r"\s", scope):
-                raise ModuleError("create_scopes[%d]: %r is not a scope key (no spaces, not empty)" % (index, scope))
+                raise ModuleError("create_scopes[%d]: %r is not a scope key (no spaces, not empty)" % (index, scope), "create_scopes")
         # The first identifier as the user gave it identifies the server when no client id is given.
         self.identity = identifiers(self.params["resource_identifiers"])[0] if self.params["resource_identifiers"] else None
         for warning in self.warnings():
@@ -396,7 +397,7 @@ class McpServer(Managed):
             server = self.am.mcp_server(self.domain["id"], self.params["id"])
             if server is None and self.state == "present":
                 raise ModuleError("id: no MCP server with id %r in domain %r; remove id to create one"
-                                  % (self.params["id"], self.domain.get("name")))
+                                  % (self.params["id"], self.domain.get("name")), "id")
             if server is not None and client_id and server.get("clientId") != client_id:
                 raise self.immutable(server)
             return server
@@ -440,11 +441,11 @@ class McpServer(Managed):
                     "resource_identifiers: %s already belong%s to the MCP server %r (client id %r) in domain %r; an "
                     "identifier can belong to one MCP server only: remove it there first, or manage that server"
                     % (", ".join(held), "s" if len(held) == 1 else "", other.get("name"), other.get("clientId"),
-                       self.domain.get("name"))
+                       self.domain.get("name")), "resource_identifiers"
                 )
             if current is None and client_id and other.get("clientId") == client_id:
                 raise ModuleError("client_id: %r is already the client id of the MCP server %r in domain %r; choose "
-                                  "another client_id" % (client_id, other.get("name"), self.domain.get("name")))
+                                  "another client_id" % (client_id, other.get("name"), self.domain.get("name")), "client_id")
 
     def check_scopes(self):
         """AM refuses unknown scopes on update (and stores them on create, where no token could ever get them): the
@@ -459,7 +460,7 @@ class McpServer(Managed):
                 raise ModuleError(
                     "tools[%d].scopes: %s %s not a scope of domain %r; create %s in the domain first (AM: Settings > "
                     "Scopes)" % (index, ", ".join(unknown), "is" if len(unknown) == 1 else "are", self.domain.get("name"),
-                                 "it" if len(unknown) == 1 else "them")
+                                 "it" if len(unknown) == 1 else "them"), "tools"
                 )
         return steps
 
@@ -477,7 +478,7 @@ class McpServer(Managed):
             "client_id: the MCP server %r (resource identifiers %s) has client id %r, not %r, and AM can't change the "
             "client id of an MCP server: set client_id to %r, or delete the server (state: absent) and create it again "
             "with the new client id" % (server.get("name"), ", ".join(server.get("resourceIdentifiers") or []),
-                                        server.get("clientId"), self.wanted.get("client_id"), server.get("clientId"))
+                                        server.get("clientId"), self.wanted.get("client_id"), server.get("clientId")), "client_id"
         )
 
     # -- steps ------------------------------------------------------------------------------------

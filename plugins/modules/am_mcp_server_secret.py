@@ -172,7 +172,7 @@ SHOWN_KEYS = ("id", "name", "createdAt", "expiresAt")
 def secret_name(name):
     name = (name or "").strip()  # AM trims the name of a new secret
     if not name:
-        raise ModuleError("name: give the name of the secret")
+        raise ModuleError("name: give the name of the secret", "name")
     return name
 
 
@@ -193,7 +193,7 @@ class McpServerSecret(Managed):
         self.generated_secret = None
         self.deleted = []
         if self.params["exclusive"] and self.state == "absent":
-            raise ModuleError("exclusive applies to state: present (the secret named name is then the only one left)")
+            raise ModuleError("exclusive applies to state: present (the secret named name is then the only one left)", "exclusive")
 
     def find(self):
         self.domain = find_domain(self.am, self.params["domain"])
@@ -204,7 +204,7 @@ class McpServerSecret(Managed):
                 return None  # without its MCP server a secret is absent
             if not self.module.check_mode:
                 raise ModuleError("client_id: no MCP server with client id %r in domain %r; create it first with "
-                                  "mcpgate.gravitee.am_mcp_server" % (client_id, self.domain.get("name")))
+                                  "mcpgate.gravitee.am_mcp_server" % (client_id, self.domain.get("name")), "client_id")
             self.module.warn("in check mode, MCP server %r does not exist yet: the secret is predicted added to the "
                              "MCP server an earlier task would create" % client_id)
             # AM creates an MCP server with one secret of its own: exclusive would delete it.
@@ -232,7 +232,7 @@ class McpServerSecret(Managed):
                 return []
             if len(self.secrets) <= 1:
                 raise ModuleError("secret %r is the only secret of MCP server %r, and AM keeps at least one: add another "
-                                  "first" % (current.get("name"), self.params["client_id"]))
+                                  "first" % (current.get("name"), self.params["client_id"]), "state")
             return [self.delete(current)]
         steps = [self.create()] if current is None else []
         if self.params["exclusive"]:

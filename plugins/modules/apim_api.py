@@ -240,7 +240,7 @@ class McpProxyApi(Managed):
             if api is None and self.state != "absent":
                 raise ModuleError(
                     "id: no API with id %s in environment %s; to create an API, give its context_path instead of an id"
-                    % (self.params["id"], self.apim.environment)
+                    % (self.params["id"], self.apim.environment), "id"
                 )
         else:
             path = self.wanted["context_path"]
@@ -248,10 +248,11 @@ class McpProxyApi(Managed):
         if api is not None and (api.get("definitionVersion") != "V4" or api.get("type") != MCP_PROXY_TYPE):
             kind = "a %s %s API" % (api.get("definitionVersion"), api.get("type") or "")
             if self.params["id"]:
-                raise ModuleError("API %s is %s; this module manages V4 MCP_PROXY APIs only" % (describe_api(api), kind))
+                raise ModuleError("API %s is %s; this module manages V4 MCP_PROXY APIs only" % (describe_api(api), kind),
+                                  "id")
             raise ModuleError(
                 "context_path %s is already used by API %s, %s, which this module does not manage; choose another "
-                "context_path" % (shown_path(self.wanted["context_path"]), describe_api(api), kind)
+                "context_path" % (shown_path(self.wanted["context_path"]), describe_api(api), kind), "context_path"
             )
         return api
 
@@ -273,7 +274,8 @@ class McpProxyApi(Managed):
         missing = [option for option in ("name", "context_path", "mcp_server_url") if not wanted.get(option)]
         if missing:
             raise ModuleError("%s required to create the API at %s" % (
-                " and ".join(missing) + (" is" if len(missing) == 1 else " are"), shown_path(wanted.get("context_path"))))
+                " and ".join(missing) + (" is" if len(missing) == 1 else " are"), shown_path(wanted.get("context_path"))),
+                missing[0])
         entrypoint = self.apim.plugin("entrypoints", MCP_PROXY_PLUGIN)
         if entrypoint is None or not entrypoint.get("deployed"):
             raise ModuleError(
@@ -315,14 +317,15 @@ class McpProxyApi(Managed):
         except GraviteeError as exc:
             if exc.status == 400 and re.match(r"Path \[.*\] (already exists|is duplicated)", exc.message or ""):
                 raise ModuleError("context_path %s cannot be used: %s; choose another context_path"
-                                  % (shown_path(self.wanted.get("context_path")), exc.message.rstrip(".")))
+                                  % (shown_path(self.wanted.get("context_path")), exc.message.rstrip(".")), "context_path")
             raise
 
     def check_path_free(self, path, api_id=None):
         answer = self.apim.verify_paths([path], api_id)
         if answer.get("ok") is False:
             raise ModuleError("context_path %s cannot be used: %s; choose another context_path"
-                              % (shown_path(path), (answer.get("reason") or "the server refused it").rstrip(".")))
+                              % (shown_path(path), (answer.get("reason") or "the server refused it").rstrip(".")),
+                              "context_path")
 
     # -- lifecycle --------------------------------------------------------------------------------
     def deploy_and_start(self, current, api):
@@ -348,7 +351,7 @@ class McpProxyApi(Managed):
         if current is None or not self.apim.plans(current["id"], ACTIVE_PLAN_STATUSES):
             raise ModuleError(
                 "API %s has no published plan, and the gateway deploys an API only with one: publish a plan first "
-                "(mcpgate.gravitee.apim_plan with state: published), then run this task again" % describe_api(api)
+                "(mcpgate.gravitee.apim_plan with state: published), then run this task again" % describe_api(api), "state"
             )
 
     def start_missing(self):
@@ -357,7 +360,7 @@ class McpProxyApi(Managed):
             raise ModuleError(
                 "the API at %s does not exist yet, and the gateway deploys an API only with a published plan: create "
                 "it with state: present, publish a plan with mcpgate.gravitee.apim_plan, then use state: started"
-                % shown_path(self.wanted.get("context_path"))
+                % shown_path(self.wanted.get("context_path")), "state"
             )
         predicted = dict(self.description.apply(mcp_proxy_api(), self.wanted), state="STARTED", deploymentState="DEPLOYED")
         if self.module.check_mode:

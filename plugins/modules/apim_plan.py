@@ -361,7 +361,7 @@ class Plan(Managed):
         self.plans = []
         oauth2_set = [option for option in OAUTH2_OPTIONS if option in self.wanted]
         if oauth2_set and self.security == "KEY_LESS":
-            raise ModuleError("%s only apply to security: oauth2" % ", ".join(oauth2_set))
+            raise ModuleError("%s only apply to security: oauth2" % ", ".join(oauth2_set), oauth2_set[0])
 
     def find(self):
         self.api = find_api(self.apim, self.params["api"])
@@ -379,13 +379,14 @@ class Plan(Managed):
         if self.params["id"]:
             plan = next((p for p in self.plans if p.get("id") == self.params["id"]), None)
             if plan is None and self.state not in ("closed", "absent"):
-                raise ModuleError("id: API %s has no plan with id %s" % (describe_api(self.api), self.params["id"]))
+                raise ModuleError("id: API %s has no plan with id %s" % (describe_api(self.api), self.params["id"]), "id")
             return plan
         matches = [p for p in self.plans if p.get("name") == self.params["name"]]
         if len(matches) > 1:
             raise ModuleError(
                 "name: %d plans of API %s are named %r: %s; set id to choose one, or rename or delete the others"
-                % (len(matches), describe_api(self.api), self.params["name"], ", ".join(describe_plan(p) for p in matches))
+                % (len(matches), describe_api(self.api), self.params["name"], ", ".join(describe_plan(p) for p in matches)),
+                "name"
             )
         return matches[0] if matches else None
 
@@ -408,23 +409,24 @@ class Plan(Managed):
         if current is not None and self.security and plan_security_type(current) != self.security:
             raise ModuleError(
                 "security: plan %r is a %s plan; the security type of a plan can not change: create a new plan with "
-                "another name (and close this one)" % (current.get("name"), plan_security_type(current))
+                "another name (and close this one)" % (current.get("name"), plan_security_type(current)), "security"
             )
         if current is None and kind is None:
-            raise ModuleError("security is required to create plan %r (keyless or oauth2)" % label)
+            raise ModuleError("security is required to create plan %r (keyless or oauth2)" % label, "security")
         oauth2_set = [option for option in OAUTH2_OPTIONS if option in self.wanted]
         if oauth2_set and kind != "OAUTH2":
-            raise ModuleError("%s only apply to oauth2 plans; plan %r is a %s plan" % (", ".join(oauth2_set), label, kind))
+            raise ModuleError("%s only apply to oauth2 plans; plan %r is a %s plan" % (", ".join(oauth2_set), label, kind),
+                              oauth2_set[0])
         status = (current or {}).get("status")
         if status == "CLOSED" and (self.state in MOVES or self.description.differences(self.wanted, current)):
             raise ModuleError("plan %r is closed; a closed plan cannot be changed or reopened: create a new plan with "
-                              "another name" % label)
+                              "another name" % label, "state")
         if self.state == "published" and status == "DEPRECATED":
             raise ModuleError("plan %r is deprecated; a deprecated plan cannot be published again: create a new plan "
-                              "with another name" % label)
+                              "with another name" % label, "state")
         if self.state == "deprecated" and status in (None, "STAGING"):
             raise ModuleError("plan %r is %s; only a published plan can be deprecated: publish it first (state: "
-                              "published)" % (label, "not created yet" if status is None else "in staging"))
+                              "published)" % (label, "not created yet" if status is None else "in staging"), "state")
         if kind == "OAUTH2":
             self.check_oauth2(current)
         if self.wanted.get("mcp_acl") is not None and (current is None or "mcp_acl" in self.description.differences(self.wanted, current)):
@@ -446,7 +448,8 @@ class Plan(Managed):
                                  "the WWW-Authenticate challenge and has no such setting")
         name = self.wanted.get("oauth_resource")
         if current is None and not name:
-            raise ModuleError("oauth_resource is required to create an oauth2 plan: the name of the API's OAuth2 resource")
+            raise ModuleError("oauth_resource is required to create an oauth2 plan: the name of the API's OAuth2 resource",
+                              "oauth_resource")
         if name is None or not self.api:
             return
         resources = self.api.get("resources")
@@ -455,23 +458,23 @@ class Plan(Managed):
         resource = next((r for r in resources if r.get("name") == name), None)
         if resource is None:
             raise ModuleError("oauth_resource %r is not a resource of API %s: create it first with "
-                              "mcpgate.gravitee.apim_resource" % (name, describe_api(self.api)))
+                              "mcpgate.gravitee.apim_resource" % (name, describe_api(self.api)), "oauth_resource")
         if not str(resource.get("type", "")).startswith("oauth2"):
             raise ModuleError("oauth_resource %r of API %s is a %s resource, not an OAuth2 resource"
-                              % (name, describe_api(self.api), resource.get("type")))
+                              % (name, describe_api(self.api), resource.get("type")), "oauth_resource")
 
     def check_mcp_acl(self, current):
         """The mcp-acl policy runs on MCP proxy APIs only, and must be installed and allowed by the licence."""
         if self.api and self.api.get("type") != MCP_PROXY_TYPE:
             raise ModuleError("mcp_acl: the mcp-acl policy applies to MCP proxy APIs only; API %s is a %s API"
-                              % (describe_api(self.api), self.api.get("type")))
+                              % (describe_api(self.api), self.api.get("type")), "mcp_acl")
         plugin = self.apim.plugin("policies", MCP_ACL_POLICY)
         if plugin is None:
             raise ModuleError("mcp_acl: APIM has no mcp-acl policy plugin (AI - MCP ACL, an enterprise plugin of APIM 4.10 "
-                              "and later): install it, or leave mcp_acl out")
+                              "and later): install it, or leave mcp_acl out", "mcp_acl")
         if plugin.get("deployed") is False:
             raise ModuleError("mcp_acl: the mcp-acl policy plugin is installed but not deployable: the APIM licence does "
-                              "not allow it")
+                              "not allow it", "mcp_acl")
         others = other_mcp_acl_steps(current)
         if others:
             self.module.warn("plan %r has other flows with an mcp-acl step (%s); how several mcp-acl steps combine is not "
@@ -484,7 +487,8 @@ class Plan(Managed):
                   and p.get("id") != (current or {}).get("id")]
         if others:
             raise ModuleError("API %s already has a published keyless plan %s; only one keyless plan may be published "
-                              "per API: close it first (state: closed)" % (describe_api(self.api), describe_plan(others[0])))
+                              "per API: close it first (state: closed)" % (describe_api(self.api), describe_plan(others[0])),
+                              "state")
         secured = [p for p in self.plans if plan_security_type(p) != "KEY_LESS" and p.get("status") in ACTIVE_PLAN_STATUSES]
         if secured:
             self.module.warn(

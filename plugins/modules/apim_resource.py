@@ -203,7 +203,7 @@ def am_url(url):
     url = check_url(url, "am_url")
     if re.search(r"/(oidc|management)$", url):
         raise ModuleError("am_url must be the base URL of the AM gateway, such as https://am-gateway.example.com, "
-                          "without the security domain, /oidc or /management; got %s" % url)
+                          "without the security domain, /oidc or /management; got %s" % url, "am_url")
     return url
 
 
@@ -235,7 +235,7 @@ class ApiResource(Managed):
         typed = [option for option in AM_OPTIONS if option in self.wanted]
         if self.wanted["type"] != AM_RESOURCE and typed:
             raise ModuleError("%s apply to type %s only; give the settings of a %s resource in configuration"
-                              % (", ".join(typed), AM_RESOURCE, self.wanted["type"]))
+                              % (", ".join(typed), AM_RESOURCE, self.wanted["type"]), typed[0])
         if self.wanted["type"] == AM_RESOURCE and "configuration" not in self.wanted:
             self.wanted.setdefault("version", "V3_X")  # the plugin's Java default is V1_X
 
@@ -265,7 +265,8 @@ class ApiResource(Managed):
             missing = [option for option in AM_REQUIRED if option not in self.wanted]
             if missing:
                 raise ModuleError("%s required to create the %s resource %r" % (
-                    " and ".join(missing) + (" is" if len(missing) == 1 else " are"), AM_RESOURCE, self.wanted["name"]))
+                    " and ".join(missing) + (" is" if len(missing) == 1 else " are"), AM_RESOURCE, self.wanted["name"]),
+                    missing[0])
         return self.converge(current, self.create, self.update, self.delete,
                              update_secrets=self.params["update_secret"] == "always")
 
@@ -299,7 +300,8 @@ class ApiResource(Managed):
         if users:
             raise ModuleError(
                 "resource %r of API %s is used by plan %s: close or delete the plan first (mcpgate.gravitee.apim_plan)"
-                % (self.wanted["name"], describe_api(self.api), ", ".join(describe_plan(p) for p in users))
+                % (self.wanted["name"], describe_api(self.api), ", ".join(describe_plan(p) for p in users)),
+                "state"
             )
 
 
