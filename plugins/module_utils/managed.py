@@ -28,9 +28,9 @@ from ansible_collections.mcpgate.gravitee.plugins.module_utils.module import SEC
 # the prediction is true: whether a context path is free.
 
 
-class Step(namedtuple("Step", "name predict run verify")):
-    def __new__(cls, name, predict, run, verify=None):
-        return super(Step, cls).__new__(cls, name, predict, run, verify)
+class Step(namedtuple("Step", "predict run verify")):
+    def __new__(cls, predict, run, verify=None):
+        return super(Step, cls).__new__(cls, predict, run, verify)
 
 
 def unknown(secret):
@@ -183,9 +183,6 @@ class Description(object):
     def patch(self, wanted, options):
         """The partial body holding only ``options`` of ``wanted`` (for a PATCH)."""
         return self.apply({}, wanted, options)
-
-    def secret_keys(self):
-        return set(field.key[-1] for field in self.fields if field.secret and field.key)
 
 
 class Managed(object):

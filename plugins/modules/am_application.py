@@ -617,7 +617,7 @@ class Application(Managed):
                 self.generated_secret = raw_secret
             return created
 
-        return Step("create", lambda _nothing: predicted, run)
+        return Step(lambda _nothing: predicted, run)
 
     def patch_body(self, current, options):
         predicted = self.description.apply(current, self.wanted, options)
@@ -636,7 +636,7 @@ class Application(Managed):
             except GraviteeError as exc:
                 raise explain(exc)
 
-        return Step("update", lambda app: self.description.apply(app, self.wanted, options), run)
+        return Step(lambda app: self.description.apply(app, self.wanted, options), run)
 
     def delete(self, current):
         def run(app):
@@ -645,7 +645,7 @@ class Application(Managed):
             except GraviteeError as exc:
                 raise explain(exc)
 
-        return Step("delete", lambda _app: None, run)
+        return Step(lambda _app: None, run)
 
     def shown(self, obj):
         """The documented keys, in the compared form, never a secret."""

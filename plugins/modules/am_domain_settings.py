@@ -400,7 +400,7 @@ class DomainSettings(Managed):
             # The answer is the domain as the caller may see it: used when it shows what was patched.
             return answer if isinstance(answer, dict) and all(key in answer for key in body) else None
 
-        return Step("update", lambda domain: self.description.apply(domain, self.wanted, options), run)
+        return Step(lambda domain: self.description.apply(domain, self.wanted, options), run)
 
     def shown(self, obj):
         """The managed settings alone, AM defaults filled in; the CIMD ones only when asked for (AM 4.12)."""

@@ -471,7 +471,7 @@ class McpServer(Managed):
             self.am.create_scope(self.domain["id"], body)
 
         self.created_scopes.append(key)
-        return Step("create scope %s" % key, lambda server: server, run)
+        return Step(lambda server: server, run)
 
     def immutable(self, server):
         return ModuleError(
@@ -495,7 +495,7 @@ class McpServer(Managed):
             # The 201 holds only id, name, clientId and the secret; the rest is what was sent, as AM stores it.
             return dict(body, id=answer.get("id"), clientId=answer.get("clientId") or wanted.get("client_id"))
 
-        return Step("create", lambda _nothing: body, run)
+        return Step(lambda _nothing: body, run)
 
     def update(self, current, options):
         body = self.description.patch(self.wanted, options)
@@ -506,7 +506,7 @@ class McpServer(Managed):
             except GraviteeError as exc:
                 raise explain(exc)
 
-        return Step("update", lambda server: self.description.apply(server, self.wanted, options), run)
+        return Step(lambda server: self.description.apply(server, self.wanted, options), run)
 
     def new_secret(self, current):
         """A secret added (AM 4.11+), or on AM 4.10, which has no secrets endpoint, the server created again."""
@@ -527,20 +527,20 @@ class McpServer(Managed):
                 self.generated_secret = answer.get("clientSecret")
                 return dict(body, id=answer.get("id"))
 
-            return Step("recreate", lambda server: dict(recreated, id=None), recreate)
+            return Step(lambda server: dict(recreated, id=None), recreate)
 
         def add(server):
             # Named after the time, so that runs never collide on a name (AM refuses a name a secret already has).
             name = "mcpgate %s" % time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
             self.generated_secret = self.am.create_mcp_server_secret(self.domain["id"], server["id"], name).get("secret")
 
-        return Step("add a client secret", lambda server: server, add)
+        return Step(lambda server: server, add)
 
     def delete(self, current):
         def run(server):
             self.am.delete_mcp_server(self.domain["id"], server["id"])
 
-        return Step("delete", lambda _server: None, run)
+        return Step(lambda _server: None, run)
 
     def shown(self, obj):
         """The documented keys, in the compared form, never a secret."""

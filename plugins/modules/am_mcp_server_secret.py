@@ -246,7 +246,7 @@ class McpServerSecret(Managed):
             self.secrets.append(answer)
             return answer
 
-        return Step("add", lambda _nothing: {"name": self.wanted["name"]}, run)
+        return Step(lambda _nothing: {"name": self.wanted["name"]}, run)
 
     def delete(self, secret):
         self.deleted.append(secret.get("name"))
@@ -255,7 +255,7 @@ class McpServerSecret(Managed):
             self.am.delete_mcp_server_secret(self.domain["id"], self.server["id"], secret["id"])
 
         # The managed secret is unchanged by the deletion of another; deleting it leaves nothing.
-        return Step("delete %s" % secret.get("name"), lambda current: None if current is secret else current, run)
+        return Step(lambda current: None if current is secret else current, run)
 
     def shown(self, obj):
         return shown(obj) if obj is not None else None

@@ -258,7 +258,7 @@ class McpProxyApi(Managed):
 
     def steps(self, current):
         if self.state == "absent":
-            return [Step("delete", lambda api: None, self.delete)] if current is not None else []
+            return [Step(lambda api: None, self.delete)] if current is not None else []
         if current is None and self.state == "started":
             return [self.start_missing()]
         steps = self.converge(current, self.create, self.update, None)
@@ -266,7 +266,7 @@ class McpProxyApi(Managed):
         if self.state == "started":
             steps += self.deploy_and_start(current, after)
         elif self.state == "stopped" and after.get("state") == "STARTED":
-            steps.append(Step("stop", lambda api: dict(api, state="STOPPED"), self.stop))
+            steps.append(Step(lambda api: dict(api, state="STOPPED"), self.stop))
         return steps
 
     # -- create and update ------------------------------------------------------------------------
@@ -294,7 +294,7 @@ class McpProxyApi(Managed):
             return created
 
         # The create is its own check of the path (one the server refuses creates nothing); check mode asks first.
-        return Step("create", lambda _nothing: predicted, run, lambda _nothing: self.check_path_free(wanted["context_path"]))
+        return Step(lambda _nothing: predicted, run, lambda _nothing: self.check_path_free(wanted["context_path"]))
 
     def update(self, current, options):
         redeploy = any(option in DEPLOYED_OPTIONS for option in options)
@@ -308,7 +308,7 @@ class McpProxyApi(Managed):
             return self.path_refusal_named(lambda: self.apim.update_api(api["id"], self.description.apply(full, self.wanted, options), etag))
 
         verify = (lambda api: self.check_path_free(self.wanted["context_path"], api["id"])) if "context_path" in options else None
-        return Step("update", predict, run, verify)
+        return Step(predict, run, verify)
 
     def path_refusal_named(self, write):
         """A write whose context path the server refuses (taken, or inside another API's) fails naming the option."""
@@ -342,9 +342,9 @@ class McpProxyApi(Managed):
         # The first _start of an API never deployed (no deployedAt) deploys it too; later ones start the last
         # deployed definition, so pending changes need a deployment first.
         if deploy and not (start and not api.get("deployedAt")):
-            steps.append(Step("deploy", lambda a: dict(a, deploymentState="DEPLOYED"), self.deploy))
+            steps.append(Step(lambda a: dict(a, deploymentState="DEPLOYED"), self.deploy))
         if start:
-            steps.append(Step("start", lambda a: dict(a, state="STARTED", deploymentState="DEPLOYED"), self.start))
+            steps.append(Step(lambda a: dict(a, state="STARTED", deploymentState="DEPLOYED"), self.start))
         return steps
 
     def require_plan(self, current, api):
@@ -366,7 +366,7 @@ class McpProxyApi(Managed):
         if self.module.check_mode:
             self.module.warn("in check mode, the API at %s does not exist yet: predicted as created by an earlier task "
                              "and started" % shown_path(self.wanted.get("context_path")))
-        return Step("start", lambda _nothing: predicted, run)
+        return Step(lambda _nothing: predicted, run)
 
     def deploy(self, api):
         self.apim.deploy_api(api["id"])

@@ -299,7 +299,6 @@ needs_redeploy:
 
 from ansible_collections.mcpgate.gravitee.plugins.module_utils.apim import (
     ACTIVE_PLAN_STATUSES,
-    MCP_ACL_POLICY,
     MCP_PROXY_TYPE,
     SECURITY_TYPES,
     WWW_AUTHENTICATE,
@@ -307,13 +306,16 @@ from ansible_collections.mcpgate.gravitee.plugins.module_utils.apim import (
     describe_api,
     describe_plan,
     find_api,
-    get_mcp_acl,
     missing_api,
+    plan_security_type,
+    require_v4,
+)
+from ansible_collections.mcpgate.gravitee.plugins.module_utils.mcp_acl import (
+    MCP_ACL_POLICY,
+    get_mcp_acl,
     normalize_mcp_acl,
     other_mcp_acl_steps,
-    plan_security_type,
     put_mcp_acl,
-    require_v4,
 )
 from ansible_collections.mcpgate.gravitee.plugins.module_utils.client import GraviteeError
 from ansible_collections.mcpgate.gravitee.plugins.module_utils.managed import Description, Field, Managed, Step
@@ -331,7 +333,7 @@ DESCRIPTION = Description(
     Field("propagate_auth_header", key=OAUTH2 + ("propagateAuthHeader",), type="bool"),
     Field("extract_payload", key=OAUTH2 + ("extractPayload",), type="bool"),
     Field("add_www_authenticate_header", key=OAUTH2 + (WWW_AUTHENTICATE,), type="bool"),
-    # The plan's "MCP ACL" flow (module_utils/apim.py: what the mcp-acl policy documents, and what it does not).
+    # The plan's "MCP ACL" flow (module_utils/mcp_acl.py: what the mcp-acl policy documents, and what it does not).
     Field("mcp_acl", get=get_mcp_acl, put=put_mcp_acl, normalize=normalize_mcp_acl, type="dict", options=dict(
         state=dict(type="str", choices=["present", "absent"], default="present"),
         authorizations=dict(type="list", elements="dict", default=[], options=dict(
@@ -392,7 +394,7 @@ class Plan(Managed):
 
     def steps(self, current):
         if self.state == "absent":
-            return [Step("delete", lambda plan: None, self.delete)] if current is not None else []
+            return [Step(lambda plan: None, self.delete)] if current is not None else []
         if self.state == "closed":
             return [self.move(current, "closed")] if current is not None and current.get("status") != "CLOSED" else []
         self.check(current)
@@ -504,17 +506,17 @@ class Plan(Managed):
              "security": {"type": self.security}}, wanted
         )
         # CreatePlanV4: a plan is always created in STAGING (facts §4.1).
-        return Step("create", lambda _nothing: dict(body, status="STAGING"),
+        return Step(lambda _nothing: dict(body, status="STAGING"),
                     lambda _nothing: self.apim.create_plan(self.api["id"], body))
 
     def update(self, current, options):
         # PUT /plans/{id} takes the whole plan back (UpdatePlanV4 ignores read-only fields such as status).
-        return Step("update", lambda plan: self.description.apply(plan, self.wanted, options),
+        return Step(lambda plan: self.description.apply(plan, self.wanted, options),
                     lambda plan: self.apim.update_plan(self.api["id"], plan["id"], self.description.apply(plan, self.wanted, options)))
 
     def move(self, plan, state):
         action, status = MOVES[state]
-        return Step(action, lambda p: dict(p, status=status), lambda p: self.act(p, action, status))
+        return Step(lambda p: dict(p, status=status), lambda p: self.act(p, action, status))
 
     def act(self, plan, action, status):
         """POST _publish, _deprecate or _close; a plan another run moved there first is where it was asked to be."""

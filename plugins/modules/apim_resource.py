@@ -272,17 +272,17 @@ class ApiResource(Managed):
 
     def create(self, wanted):
         resource = self.description.apply({}, wanted)
-        return Step("create", lambda _nothing: resource, lambda _nothing: self.write(lambda resources: resources + [resource]))
+        return Step(lambda _nothing: resource, lambda _nothing: self.write(lambda resources: resources + [resource]))
 
     def update(self, current, options):
         def change(resource):
             return self.description.apply(resource, self.wanted, options)
 
-        return Step("update", change, lambda resource: self.write(
+        return Step(change, lambda resource: self.write(
             lambda resources: [change(r) if r.get("name") == resource["name"] else r for r in resources]))
 
     def delete(self, current):
-        return Step("delete", lambda _resource: None, lambda resource: self.write(
+        return Step(lambda _resource: None, lambda resource: self.write(
             lambda resources: [r for r in resources if r.get("name") != resource["name"]]))
 
     def write(self, change):

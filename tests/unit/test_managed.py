@@ -37,14 +37,14 @@ class Thing(Managed):
     def steps(self, current):
         def create(wanted):
             body = self.description.apply({}, wanted)
-            return Step("create", lambda _: body, lambda _: self.sent.append(("create", body)) or dict(body, id="new"))
+            return Step(lambda _: body, lambda _: self.sent.append(("create", body)) or dict(body, id="new"))
 
         def update(obj, options):
-            return Step("update", lambda o: self.description.apply(o, self.wanted, options),
+            return Step(lambda o: self.description.apply(o, self.wanted, options),
                         lambda o: self.sent.append(("update", self.description.patch(self.wanted, options))))
 
         def delete(obj):
-            return Step("delete", lambda _: None, lambda o: self.sent.append(("delete", o["id"])))
+            return Step(lambda _: None, lambda o: self.sent.append(("delete", o["id"])))
 
         return self.converge(current, create, update, delete, update_secrets=self.params.get("always"))
 
@@ -141,7 +141,7 @@ def test_check_mode_asks_the_server_what_a_real_write_checks_by_itself():
 
     class Checked(Thing):
         def steps(self, current):
-            return [Step("create", lambda _: {"name": "a"}, lambda _: asked.append("run"), lambda _: asked.append("verify"))]
+            return [Step(lambda _: {"name": "a"}, lambda _: asked.append("run"), lambda _: asked.append("verify"))]
 
     for check_mode, expected in ((True, ["verify"]), (False, ["run"])):
         asked.clear()

@@ -177,7 +177,7 @@ def test_module_error_keeps_the_path_and_names_the_option():
 
 
 def test_rest_classes_and_errors_import_nothing_from_ansible_nor_from_the_module_base():
-    for name in ("errors", "client", "apim", "am", "mcp"):
+    for name in ("errors", "client", "apim", "am", "mcp", "mcp_acl"):
         path = os.path.join(os.path.dirname(__file__), "..", "..", "plugins", "module_utils", name + ".py")
         with open(path, encoding="utf-8") as source:
             imports = [line for line in source if line.startswith(("import ", "from "))]
