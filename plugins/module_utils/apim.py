@@ -18,7 +18,7 @@ import re
 
 from urllib.parse import quote
 
-from ansible_collections.mcpgate.gravitee.plugins.module_utils.client import GraviteeError, ManagementApi
+from ansible_collections.mcpgate.gravitee.plugins.module_utils.client import GraviteeError, ManagementApi, is_http_url
 from ansible_collections.mcpgate.gravitee.plugins.module_utils.errors import ModuleError
 
 MCP_PROXY_TYPE = "MCP_PROXY"
@@ -33,8 +33,6 @@ WWW_AUTHENTICATE = "addWwwAuthenticateHeader"
 # AM lower-cases MCP server identifiers and compares `resource=` exactly, so an API whose URL has capitals could
 # never receive a token (DESIGN.md section 4).
 _CONTEXT_PATH_RE = re.compile(r"^/[a-z0-9._/-]*$")
-_URL_RE = re.compile(r"^https?://[^/\s?#]+(/[^\s?#]*)?$")
-_URL_WITH_QUERY_RE = re.compile(r"^https?://[^/\s?#]+(/[^\s?#]*)?(\?[^\s#]*)?$")
 _UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
 
@@ -142,6 +140,29 @@ class ApimApi(ManagementApi):
         return self.client.get(self._org("plugins", kind, plugin_id, "schema")) or {}
 
 
+# -- plugins ---------------------------------------------------------------------------------------------
+# The plugins the collection needs, by (kind, id): what makes them available.
+PLUGIN_SOURCES = {
+    ("entrypoints", MCP_PROXY_PLUGIN): "APIM 4.10 or later with the MCP proxy plugins",
+    ("policies", "mcp-acl"): "AI - MCP ACL, an enterprise plugin of APIM 4.10 and later",
+}
+_PLUGIN_KINDS = {"entrypoints": "entrypoint", "endpoints": "endpoint", "policies": "policy", "resources": "resource"}
+
+
+def require_plugin(apim, kind, plugin_id, option=None, needed_by=None):
+    """The plugin, installed and allowed by the licence; otherwise ModuleError naming ``option`` (and what needs it)."""
+    plugin = apim.plugin(kind, plugin_id)
+    name = "%s %s plugin" % (plugin_id, _PLUGIN_KINDS.get(kind, kind))
+    if plugin is None:
+        problem = "APIM has no %s (%s)" % (name, PLUGIN_SOURCES.get((kind, plugin_id), "not installed"))
+    elif plugin.get("deployed") is False:
+        problem = "the %s is installed but not deployable: the APIM licence does not allow it" % name
+    else:
+        return plugin
+    raise ModuleError("%s%s%s" % (option + ": " if option else "", problem, ", which %s needs" % needed_by if needed_by else ""),
+                      option)
+
+
 # -- input checks -----------------------------------------------------------------------------------
 def check_context_path(value, option="context_path"):
     """A valid, lower-case context path in the server's form (with its trailing slash), or ModuleError."""
@@ -165,10 +186,10 @@ def server_path(path):
 
 def check_url(value, option, query=False):
     """An http(s) URL (a base URL: no query string unless ``query``), without trailing slash, or ModuleError."""
-    if not value or not (_URL_WITH_QUERY_RE if query else _URL_RE).match(value.strip()):
+    if not is_http_url(value, query):
         raise ModuleError(
-            "%s must be an http(s) URL such as https://host.example.com/path%s; got %r"
-            % (option, "" if query else " (no query string)", value), option
+            "%s must be an http(s) URL%s, such as https://host.example.com/path; got %r"
+            % (option, "" if query else " without a query string", value), option
         )
     value = value.strip()
     return value if "?" in value else value.rstrip("/")

@@ -35,7 +35,7 @@ MCP_ACL_SELECTORS = [{"type": "MCP", "methods": []}]
 # (Oauth2Policy.java :367-368 @5.3.1), which EL's #context.attributes finds without its prefix (ContextAttributeMap).
 # That the mcp-acl policy evaluates `condition` with this context is inferred, not confirmed.
 SCOPE_TERM = "#context.attributes['user.roles'].contains('%s')"
-_SCOPE_RE = re.compile(r"^[^\s'\\{}#]+$")
+SCOPE_RE = re.compile(r"^[^\s'\\{}#]+$")
 
 
 def scope_condition(scopes, option="scopes"):
@@ -43,7 +43,7 @@ def scope_condition(scopes, option="scopes"):
     if not scopes:
         raise ModuleError("%s: give at least one scope" % option, option)
     for scope in scopes:
-        if not _SCOPE_RE.match(scope or ""):
+        if not SCOPE_RE.match(scope or ""):
             raise ModuleError("%s: %r can not be a scope (a scope has no spaces, quotes, backslashes, braces or '#')"
                               % (option, scope), option)
     return "{%s}" % " && ".join(SCOPE_TERM % scope for scope in sorted(set(scopes)))

@@ -24,6 +24,7 @@ from ansible_collections.mcpgate.gravitee.plugins.module_utils.client import (
     SECRET_MASK,
     GraviteeClient,
     GraviteeError,
+    is_http_url,
 )
 from ansible_collections.mcpgate.gravitee.plugins.module_utils.errors import ModuleError
 
@@ -66,14 +67,13 @@ def connection_argument_spec(product):
     )
 
 
-_URL_RE = re.compile(r"^https?://[^/\s?#]+(/[^\s?#]*)?$")
 # A URL given with the API's own prefix is accepted: the client adds the prefix itself.
 _MANAGEMENT_SUFFIX_RE = re.compile(r"/management(/v2)?/*$")
 
 
 def server_root(url, option="url"):
     """``https://apim.example.com/management/v2/`` -> ``https://apim.example.com``; validates the URL."""
-    if not url or not _URL_RE.match(url.strip()):
+    if not is_http_url(url):
         raise ModuleError("%s must be an http(s) URL such as https://apim.example.com, got %r" % (option, url), option)
     return _MANAGEMENT_SUFFIX_RE.sub("", url.strip().rstrip("/"))
 
@@ -196,7 +196,7 @@ class GraviteeModule(object):
         try:
             main(self)
         except GraviteeError as exc:
-            self.fail(str(exc), status=exc.status, code=exc.code)
+            self.fail(str(exc), status=exc.status, code=exc.code, **({"option": exc.option} if exc.option else {}))
         except ModuleError as exc:
             self.fail(str(exc), **({"option": exc.option} if exc.option else {}))
 

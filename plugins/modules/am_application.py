@@ -306,17 +306,19 @@ client_secret:
 """
 
 import copy
-import re
 
 from ansible_collections.mcpgate.gravitee.plugins.module_utils.am import (
     AmApi,
+    DOMAIN_SWITCH,
     application_client_id,
+    explain,
     find_application,
     find_domain,
     find_mcp_server_by_client_id,
+    redirect_uri_problem,
 )
 from ansible_collections.mcpgate.gravitee.plugins.module_utils.client import GraviteeError
-from ansible_collections.mcpgate.gravitee.plugins.module_utils.managed import Description, Field, Managed, Step, get_path, set_path
+from ansible_collections.mcpgate.gravitee.plugins.module_utils.managed import Description, Field, Managed, Step, get_path, set_path, words
 from ansible_collections.mcpgate.gravitee.plugins.module_utils.module import GraviteeModule, ModuleError
 
 OAUTH = ("settings", "oauth")
@@ -328,36 +330,12 @@ GRANT_TYPES = ("authorization_code", "implicit", "refresh_token", "client_creden
                "urn:ietf:params:oauth:grant-type:jwt-bearer", "urn:ietf:params:oauth:grant-type:uma-ticket",
                "urn:openid:params:grant-type:ciba", "urn:ietf:params:oauth:grant-type:token-exchange")
 REFRESHABLE = ("authorization_code", "password", "urn:ietf:params:oauth:grant-type:jwt-bearer")
-# UriBuilder.isLocalhost (gravitee-am-common): localhost, 127.x, ::1 (matched on the host as java.net.URL gives it).
-LOCALHOST_RE = re.compile(r"^localhost$|^127(?:\.[0-9]+){0,2}\.[0-9]+$|^(?:0*:)*?:?0*1$")
-SCHEME_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):")
-CLIENT_TAKEN_RE = re.compile(r"a client \[.*\] already exists for domain", re.IGNORECASE)
-CIMD_TEMPLATE_MESSAGE = "referenced as a cimd template"
-DOMAIN_SWITCH = "the domain does not allow"
-
-# Where each option lives in a PatchApplication body (the keys copied from the predicted application).
-PATCH_KEYS = {
-    "name": [("name",)],
-    "description": [("description",)],
-    "template": [("template",)],
-    "identity_providers": [("identityProviders",)],
-    "redirect_uris": [OAUTH + ("redirectUris",)],
-    "grant_types": [OAUTH + ("grantTypes",)],
-    "token_endpoint_auth_method": [OAUTH + ("tokenEndpointAuthMethod",)],
-    "force_pkce": [OAUTH + ("forcePKCE",), OAUTH + ("forceS256CodeChallengeMethod",)],
-    "scopes": [OAUTH + ("scopeSettings",)],
-    "default_scopes": [OAUTH + ("scopeSettings",)],
-}
 
 
 def check_name(name):
     if not (name or "").strip():
         raise ModuleError("name: the name of an application must not be empty", "name")
     return name
-
-
-def words(values):
-    return sorted(set(value.strip() for value in values if value and value.strip()))
 
 
 def scope_settings(app):
@@ -386,53 +364,36 @@ def put_identity_providers(app, ids):
     app["identityProviders"] = [{"identity": identity, "priority": index} for index, identity in enumerate(ids)]
 
 
+# Each option: where the application holds it (read, PatchApplication), where a NewApplication body holds it
+# (``create``; the rest is sent by a PATCH right after), and its key in the returned view.
 DESCRIPTION = Description(
-    Field("name", key=["name"], normalize=check_name),
-    Field("description", key=["description"]),
-    Field("client_id", key=OAUTH + ("clientId",), create_only=True),
-    Field("client_secret", key=OAUTH + ("clientSecret",), create_only=True, secret=True),
-    # Set at creation (a change is refused in steps()); AM writes it back lower case.
-    Field("type", key=["type"], create_only=True, normalize=lambda value: value.lower(), choices=list(TYPES)),
+    Field("name", key=["name"], normalize=check_name, create=["name"], view="name"),
+    Field("description", key=["description"], create=["description"], view="description"),
+    Field("client_id", key=OAUTH + ("clientId",), get=lambda app: application_client_id(app), create_only=True,
+          create=["clientId"], view="clientId"),
+    Field("client_secret", key=OAUTH + ("clientSecret",), create_only=True, secret=True, create=["clientSecret"]),
+    # Set at creation (a change is refused in check()); AM writes it back lower case.
+    Field("type", key=["type"], create_only=True, normalize=lambda value: value.lower() or None, choices=list(TYPES),
+          create=["type"], create_form=lambda value: value.upper(), view="type"),
     Field("redirect_uris", key=OAUTH + ("redirectUris",), type="list", elements="str", unordered=True, missing=[],
-          normalize=lambda values: [value.strip() for value in values]),
-    Field("grant_types", key=OAUTH + ("grantTypes",), type="list", elements="str", unordered=True, missing=[], normalize=words),
-    Field("token_endpoint_auth_method", key=OAUTH + ("tokenEndpointAuthMethod",), choices=list(AUTH_METHODS)),
+          normalize=lambda values: [value.strip() for value in values], create=["redirectUris"], view="redirectUris"),
+    Field("grant_types", key=OAUTH + ("grantTypes",), type="list", elements="str", unordered=True, missing=[], normalize=words,
+          view="grantTypes"),
+    Field("token_endpoint_auth_method", key=OAUTH + ("tokenEndpointAuthMethod",), choices=list(AUTH_METHODS),
+          view="tokenEndpointAuthMethod"),
     Field("force_pkce", get=lambda app: bool(get_path(app, OAUTH + ("forcePKCE",)) and get_path(app, OAUTH + ("forceS256CodeChallengeMethod",))),
-          put=put_force_pkce, type="bool"),
-    Field("scopes", get=lambda app: [item.get("scope") for item in scope_settings(app)], put=put_scopes, type="list",
-          elements="str", normalize=words),
+          put=put_force_pkce, writes=[OAUTH + ("forcePKCE",), OAUTH + ("forceS256CodeChallengeMethod",)], type="bool",
+          view="forcePKCE"),
+    Field("scopes", get=lambda app: [item.get("scope") for item in scope_settings(app)], put=put_scopes,
+          writes=[OAUTH + ("scopeSettings",)], type="list", elements="str", normalize=words, view="scopes"),
     Field("default_scopes", get=lambda app: [item.get("scope") for item in scope_settings(app) if item.get("defaultScope")],
-          put=put_default_scopes, type="list", elements="str", normalize=words),
+          put=put_default_scopes, writes=[OAUTH + ("scopeSettings",)], type="list", elements="str", normalize=words,
+          view="defaultScopes"),
     Field("identity_providers", get=lambda app: [item.get("identity") for item in app.get("identityProviders") or []],
-          put=put_identity_providers, type="list", elements="str", normalize=words),
-    Field("template", key=["template"], type="bool", missing=False),
+          put=put_identity_providers, writes=[("identityProviders",)], type="list", elements="str", normalize=words,
+          view="identityProviders"),
+    Field("template", key=["template"], type="bool", missing=False, view="template"),
 )
-
-
-def redirect_uri_problem(uri, registration):
-    """Why AM would refuse ``uri`` with the domain's client registration settings, or None
-    (ApplicationServiceImpl#validateRedirectUris, in AM's order)."""
-    scheme = SCHEME_RE.match(uri)
-    if not uri or not scheme or re.search(r"\s", uri):
-        return "it is malformed (no scheme, or a space)"
-    scheme = scheme.group(1).lower()
-    rest = uri[len(scheme) + 1:]
-    host = None
-    if scheme in ("http", "https"):
-        authority = re.match(r"^//([^/?#]*)", rest)
-        host = authority.group(1).rsplit("@", 1)[-1] if authority else ""
-        host = host if host.startswith("[") else host.split(":")[0]  # java.net.URL keeps the brackets of IPv6
-        if not host:
-            return "it is malformed (no host)"
-        if not registration.get("allowLocalhostRedirectUri") and LOCALHOST_RE.match(host.lower()):
-            return "the domain does not allow localhost redirect URIs (allow_localhost_redirect_uri)"
-    if scheme == "http" and not registration.get("allowHttpSchemeRedirectUri"):
-        return "the domain does not allow plain http redirect URIs (allow_http_scheme_redirect_uri)"
-    if "*" in re.split(r"[?#]", uri, maxsplit=1)[0] and not registration.get("allowWildCardRedirectUri"):
-        return "the domain does not allow wildcards in redirect URIs"
-    if "#" in uri:
-        return "AM refuses a redirect URI with a #fragment"
-    return None
 
 
 class Application(Managed):
@@ -465,28 +426,28 @@ class Application(Managed):
         raise ModuleError("give client_id, name or id to find the application", "client_id")
 
     # -- what it takes ----------------------------------------------------------------------------------
-    def steps(self, current):
-        if self.state == "present":
-            self.check(current)
-        return self.converge(current, self.create, self.update, self.delete)
+    def prepare(self, current):
+        """The identity providers: given by name or id, or the domain's default one for a new application."""
+        if current is None and "identity_providers" not in self.wanted:
+            self.wanted["identity_providers"] = [self.default_identity_provider()]
+        if self.wanted.get("identity_providers"):
+            self.resolve_identity_providers(current)
 
     def check(self, current):
         """Everything AM would refuse, found before any write."""
+        if self.state == "absent":
+            return
         if current is None:
             for option in ("name", "type"):
                 if option not in self.wanted:
                     raise ModuleError("%s is required to create the application %r" % (
                         option, self.wanted.get("client_id") or self.wanted.get("name")), option)
             self.check_client_id_free()
-            if "identity_providers" not in self.wanted:
-                self.wanted["identity_providers"] = [self.default_identity_provider()]
         elif "type" in self.wanted and (current.get("type") or "").lower() != self.wanted["type"]:
             raise ModuleError(
                 "type: the application %r is a %s application, not %s; AM changes the type of an application only with "
                 "its own call, which resets its grant types: delete it (state: absent) and create it again"
                 % (current.get("name"), (current.get("type") or "").lower(), self.wanted["type"]), "type")
-        if self.wanted.get("identity_providers"):
-            self.resolve_identity_providers(current)
         after = self.description.apply(current or self.skeleton(), self.wanted)
         # A new application is checked whole; an existing one for what changes.
         changed = self.description.differences(self.wanted, current) if current is not None else list(DESCRIPTION.by_option)
@@ -590,51 +551,40 @@ class Application(Managed):
 
     # -- steps --------------------------------------------------------------------------------------------
     def create(self, wanted):
-        body = dict(name=wanted["name"], type=wanted["type"].upper())
-        for option, key in (("description", "description"), ("redirect_uris", "redirectUris"), ("client_id", "clientId"),
-                            ("client_secret", "clientSecret")):
-            if wanted.get(option) is not None:
-                body[key] = wanted[option]
+        body = self.description.create_body(wanted)
         predicted = self.description.apply(self.skeleton(), wanted)
 
         def run(_nothing):
             try:
                 created = self.am.create_application(self.domain["id"], body) or {}
             except GraviteeError as exc:
-                raise explain(exc)
+                raise explain(exc, "scopes")
             raw_secret = get_path(created, OAUTH + ("clientSecret",))
             created = without_secrets(created)
             rest = self.description.differences(wanted, created)
             if rest:
                 try:
-                    created = self.am.patch_application(self.domain["id"], created["id"], self.patch_body(created, rest)) or created
+                    created = self.am.patch_application(self.domain["id"], created["id"],
+                                                        self.description.patch(wanted, rest, created)) or created
                 except GraviteeError as exc:
                     self.am.delete_application(self.domain["id"], created["id"])
                     exc.hint = ("AM created the application but refused its settings (%s), so it was deleted again"
                                 % ", ".join(rest))
-                    raise explain(exc)
+                    raise explain(exc, "scopes")
             if "client_secret" not in wanted and get_path(created, OAUTH + ("tokenEndpointAuthMethod",)) != "none":
                 self.generated_secret = raw_secret
             return created
 
         return Step(lambda _nothing: predicted, run)
 
-    def patch_body(self, current, options):
-        predicted = self.description.apply(current, self.wanted, options)
-        body = {}
-        for option in options:
-            for key in PATCH_KEYS[option]:
-                set_path(body, key, copy.deepcopy(get_path(predicted, key)))
-        return body
-
     def update(self, current, options):
-        body = self.patch_body(current, options)
+        body = self.description.patch(self.wanted, options, current)
 
         def run(app):
             try:
                 return self.am.patch_application(self.domain["id"], app["id"], body)
             except GraviteeError as exc:
-                raise explain(exc)
+                raise explain(exc, "scopes")
 
         return Step(lambda app: self.description.apply(app, self.wanted, options), run)
 
@@ -643,22 +593,9 @@ class Application(Managed):
             try:
                 self.am.delete_application(self.domain["id"], app["id"])
             except GraviteeError as exc:
-                raise explain(exc)
+                raise explain(exc, "scopes")
 
         return Step(lambda _app: None, run)
-
-    def shown(self, obj):
-        """The documented keys, in the compared form, never a secret."""
-        if obj is None:
-            return None
-        values = self.description.read(obj)
-        view = dict(id=obj.get("id"), clientId=application_client_id(obj), name=obj.get("name"),
-                    type=(obj.get("type") or "").lower() or None, description=obj.get("description"),
-                    redirectUris=values["redirect_uris"], grantTypes=values["grant_types"],
-                    tokenEndpointAuthMethod=values["token_endpoint_auth_method"], forcePKCE=values["force_pkce"],
-                    scopes=values["scopes"], defaultScopes=values["default_scopes"],
-                    identityProviders=values["identity_providers"], template=values["template"])
-        return dict((key, value) for key, value in view.items() if value is not None)
 
 
 def without_secrets(app):
@@ -668,18 +605,6 @@ def without_secrets(app):
     if isinstance(get_path(app, OAUTH), dict):
         get_path(app, OAUTH).pop("clientSecret", None)
     return app
-
-
-def explain(exc):
-    """Name the option at fault in AM's answer to a write of an application."""
-    message = (exc.message or "").lower()
-    if exc.status == 400 and CLIENT_TAKEN_RE.search(exc.message or ""):
-        exc.hint = (exc.hint + ". " if exc.hint else "") + (
-            "client_id: another application or an MCP server of the domain already uses it; choose another client_id")
-    elif exc.status == 400 and CIMD_TEMPLATE_MESSAGE in message:
-        exc.hint = ("the application is the domain's CIMD template: disable Client ID Metadata Documents first "
-                    "(am_domain_settings cimd.enabled: false), or make another application the template")
-    return exc
 
 
 def run(module):

@@ -338,15 +338,15 @@ def put_tools(server, values):
 
 
 DESCRIPTION = Description(
-    Field("name", key=["name"], normalize=check_name),
+    Field("name", key=["name"], normalize=check_name, view="name"),
     # AM stores a blank description as none.
-    Field("description", key=["description"], normalize=lambda text: text.strip() or None),
+    Field("description", key=["description"], normalize=lambda text: text.strip() or None, view="description"),
     Field("resource_identifiers", key=["resourceIdentifiers"], type="list", elements="str", aliases=["resource_identifier"],
-          normalize=identifiers, unordered=True),
-    Field("client_id", key=["clientId"], create_only=True),
+          normalize=identifiers, unordered=True, view="resourceIdentifiers"),
+    Field("client_id", key=["clientId"], create_only=True, view="clientId"),
     Field("client_secret", key=["clientSecret"], create_only=True, secret=True),
     Field("tools", get=lambda server: server.get("features") or [], put=put_tools, normalize=tools, type="list",
-          elements="dict", options=dict(
+          elements="dict", view="features", options=dict(
               key=dict(type="str", required=True, no_log=False),
               description=dict(type="str"),
               scopes=dict(type="list", elements="str", default=[]),
@@ -411,19 +411,21 @@ class McpServer(Managed):
             self.every_server = self.am.mcp_servers(self.domain["id"])
         return self.every_server
 
-    def steps(self, current):
-        scope_steps = []
-        if self.state == "present":
-            options = self.description.differences(self.wanted, current) if current is not None else None
-            if current is None or "resource_identifiers" in options:
-                self.check_free(current)
-            # AM stores unknown scopes on create (no token could ever get them) and refuses them on update.
-            if self.params["create_scopes"] or (self.wanted.get("tools") and (current is None or "tools" in options)):
-                scope_steps = self.check_scopes()
-        steps = scope_steps + self.converge(current, self.create, self.update, self.delete)
-        if self.state == "present" and current is not None and self.params["new_client_secret"]:
-            steps.append(self.new_secret(current))
-        return steps
+    def changing(self, current, option):
+        return current is None or option in self.description.differences(self.wanted, current)
+
+    def check(self, current):
+        if self.state == "present" and self.changing(current, "resource_identifiers"):
+            self.check_free(current)
+
+    def before(self, current):
+        # AM stores unknown scopes on create (no token could ever get them) and refuses them on update.
+        if self.params["create_scopes"] or (self.wanted.get("tools") and self.changing(current, "tools")):
+            return self.check_scopes()
+        return []
+
+    def after(self, current, predicted):
+        return [self.new_secret(current)] if current is not None and self.params["new_client_secret"] else []
 
     # -- checks before any write ------------------------------------------------------------------
     def check_free(self, current):
@@ -541,15 +543,6 @@ class McpServer(Managed):
             self.am.delete_mcp_server(self.domain["id"], server["id"])
 
         return Step(lambda _server: None, run)
-
-    def shown(self, obj):
-        """The documented keys, in the compared form, never a secret."""
-        if obj is None:
-            return None
-        values = self.description.read(obj)
-        view = dict(id=obj.get("id"), clientId=obj.get("clientId"), name=values["name"], description=values["description"],
-                    resourceIdentifiers=values["resource_identifiers"], features=values["tools"])
-        return dict((key, value) for key, value in view.items() if value is not None)
 
 
 def run(module):

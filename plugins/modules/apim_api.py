@@ -202,6 +202,7 @@ from ansible_collections.mcpgate.gravitee.plugins.module_utils.apim import (
     mcp_proxy_api,
     put_context_path,
     put_target,
+    require_plugin,
     shown_path,
     target,
 )
@@ -256,33 +257,23 @@ class McpProxyApi(Managed):
             )
         return api
 
-    def steps(self, current):
-        if self.state == "absent":
-            return [Step(lambda api: None, self.delete)] if current is not None else []
-        if current is None and self.state == "started":
-            return [self.start_missing()]
-        steps = self.converge(current, self.create, self.update, None)
-        after = steps[0].predict(current) if steps else current
-        if self.state == "started":
-            steps += self.deploy_and_start(current, after)
-        elif self.state == "stopped" and after.get("state") == "STARTED":
-            steps.append(Step(lambda api: dict(api, state="STOPPED"), self.stop))
-        return steps
+    def after(self, current, api):
+        if self.state == "started" and current is not None:
+            return self.deploy_and_start(current, api)
+        if self.state == "stopped" and api.get("state") == "STARTED":
+            return [Step(lambda api: dict(api, state="STOPPED"), self.stop)]
+        return []
 
     # -- create and update ------------------------------------------------------------------------
     def create(self, wanted):
+        if self.state == "started":
+            return self.start_missing()
         missing = [option for option in ("name", "context_path", "mcp_server_url") if not wanted.get(option)]
         if missing:
             raise ModuleError("%s required to create the API at %s" % (
                 " and ".join(missing) + (" is" if len(missing) == 1 else " are"), shown_path(wanted.get("context_path"))),
                 missing[0])
-        entrypoint = self.apim.plugin("entrypoints", MCP_PROXY_PLUGIN)
-        if entrypoint is None or not entrypoint.get("deployed"):
-            raise ModuleError(
-                "APIM has no deployable mcp-proxy entrypoint: %s" % (
-                    "APIM 4.10 or later with the MCP proxy plugins is required" if entrypoint is None
-                    else "the plugin is installed but the APIM licence does not allow it")
-            )
+        require_plugin(self.apim, "entrypoints", MCP_PROXY_PLUGIN, needed_by="an MCP proxy API")
         body = self.description.apply(mcp_proxy_api(), wanted, [o for o in wanted if o != "labels"])
         predicted = dict(self.description.apply(body, wanted), state="STOPPED", deploymentState="NEED_REDEPLOY",
                          lifecycleState="CREATED", visibility=wanted.get("visibility") or "PRIVATE")
@@ -382,10 +373,13 @@ class McpProxyApi(Managed):
     def stop(self, api):
         self.apim.stop_api(api["id"])
 
-    def delete(self, api):
-        if api.get("state") == "STARTED":
-            self.apim.stop_api(api["id"])  # a started API can not be deleted (400 api.running)
-        self.apim.delete_api(api["id"])
+    def delete(self, current):
+        def run(api):
+            if api.get("state") == "STARTED":
+                self.apim.stop_api(api["id"])  # a started API can not be deleted (400 api.running)
+            self.apim.delete_api(api["id"])
+
+        return Step(lambda _api: None, run)
 
 
 def run(module):

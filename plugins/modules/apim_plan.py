@@ -308,6 +308,7 @@ from ansible_collections.mcpgate.gravitee.plugins.module_utils.apim import (
     find_api,
     missing_api,
     plan_security_type,
+    require_plugin,
     require_v4,
 )
 from ansible_collections.mcpgate.gravitee.plugins.module_utils.mcp_acl import (
@@ -354,6 +355,7 @@ MOVES = {"published": ("publish", "PUBLISHED"), "deprecated": ("deprecate", "DEP
 
 class Plan(Managed):
     description = DESCRIPTION
+    leaving_states = ("absent", "closed")
 
     def __init__(self, module):
         super(Plan, self).__init__(module)
@@ -368,12 +370,8 @@ class Plan(Managed):
     def find(self):
         self.api = find_api(self.apim, self.params["api"])
         if self.api is None:
-            if self.state in ("absent", "closed"):
-                return None  # without its API a plan is absent, and closed as good as
-            if not self.module.check_mode:
-                raise missing_api(self.apim, self.params["api"])
-            self.module.warn("in check mode, API %r does not exist yet: the plan is predicted created in the API an "
-                             "earlier task would create" % self.params["api"])
+            # Without its API a plan is absent, and closed as good as.
+            self.missing_parent(missing_api(self.apim, self.params["api"]), "API %r" % self.params["api"])
             self.api = {}
             return None
         require_v4(self.api)
@@ -392,20 +390,31 @@ class Plan(Managed):
             )
         return matches[0] if matches else None
 
-    def steps(self, current):
-        if self.state == "absent":
-            return [Step(lambda plan: None, self.delete)] if current is not None else []
+    def leave(self, current):
         if self.state == "closed":
-            return [self.move(current, "closed")] if current is not None and current.get("status") != "CLOSED" else []
-        self.check(current)
-        steps = self.converge(current, self.create, self.update, None)
-        after = steps[0].predict(current) if steps else current
-        if self.state in MOVES and after.get("status") != MOVES[self.state][1]:
-            steps.append(self.move(after, self.state))
-        return steps
+            return [self.move(current, "closed")] if current.get("status") != "CLOSED" else []
+        return [self.delete(current)]
+
+    def after(self, current, plan):
+        return [self.move(plan, self.state)] if self.state in MOVES and plan.get("status") != MOVES[self.state][1] else []
 
     # -- checks before any write ------------------------------------------------------------------
+    def prepare(self, current):
+        """Decide addWwwAuthenticateHeader from the server's own policy schema."""
+        explicit = self.wanted.get("add_www_authenticate_header")
+        if (plan_security_type(current) or self.security) == "OAUTH2" and (current is None or explicit is not None):
+            schema = self.apim.plugin_schema("policies", "oauth2")
+            if WWW_AUTHENTICATE in (schema.get("properties") or {}):
+                # Only policy 5.0-5.1 (APIM 4.10.0-4.10.11) has it, and MCP clients get no challenge without it.
+                self.wanted["add_www_authenticate_header"] = True if explicit is None else explicit
+            elif explicit is not None:
+                del self.wanted["add_www_authenticate_header"]
+                self.module.warn("add_www_authenticate_header is ignored: the OAuth2 policy of this APIM always sends "
+                                 "the WWW-Authenticate challenge and has no such setting")
+
     def check(self, current):
+        if self.state in self.leaving_states:
+            return
         label = self.params["name"] or self.params["id"]
         kind = plan_security_type(current) or self.security
         if current is not None and self.security and plan_security_type(current) != self.security:
@@ -437,17 +446,7 @@ class Plan(Managed):
             self.check_keyless(current)
 
     def check_oauth2(self, current):
-        """Decide addWwwAuthenticateHeader from the server's own policy schema, and check the resource exists."""
-        explicit = self.wanted.get("add_www_authenticate_header")
-        if current is None or explicit is not None:
-            schema = self.apim.plugin_schema("policies", "oauth2")
-            if WWW_AUTHENTICATE in (schema.get("properties") or {}):
-                # Only policy 5.0-5.1 (APIM 4.10.0-4.10.11) has it, and MCP clients get no challenge without it.
-                self.wanted["add_www_authenticate_header"] = True if explicit is None else explicit
-            elif explicit is not None:
-                del self.wanted["add_www_authenticate_header"]
-                self.module.warn("add_www_authenticate_header is ignored: the OAuth2 policy of this APIM always sends "
-                                 "the WWW-Authenticate challenge and has no such setting")
+        """The OAuth2 resource exists in the API."""
         name = self.wanted.get("oauth_resource")
         if current is None and not name:
             raise ModuleError("oauth_resource is required to create an oauth2 plan: the name of the API's OAuth2 resource",
@@ -470,13 +469,7 @@ class Plan(Managed):
         if self.api and self.api.get("type") != MCP_PROXY_TYPE:
             raise ModuleError("mcp_acl: the mcp-acl policy applies to MCP proxy APIs only; API %s is a %s API"
                               % (describe_api(self.api), self.api.get("type")), "mcp_acl")
-        plugin = self.apim.plugin("policies", MCP_ACL_POLICY)
-        if plugin is None:
-            raise ModuleError("mcp_acl: APIM has no mcp-acl policy plugin (AI - MCP ACL, an enterprise plugin of APIM 4.10 "
-                              "and later): install it, or leave mcp_acl out", "mcp_acl")
-        if plugin.get("deployed") is False:
-            raise ModuleError("mcp_acl: the mcp-acl policy plugin is installed but not deployable: the APIM licence does "
-                              "not allow it", "mcp_acl")
+        require_plugin(self.apim, "policies", MCP_ACL_POLICY, "mcp_acl", needed_by="per-tool access control")
         others = other_mcp_acl_steps(current)
         if others:
             self.module.warn("plan %r has other flows with an mcp-acl step (%s); how several mcp-acl steps combine is not "
@@ -527,16 +520,19 @@ class Plan(Managed):
                 return None
             raise
 
-    def delete(self, plan):
-        # A published or deprecated plan is closed first (which closes its subscriptions); STAGING, CLOSED and
-        # keyless plans, which have no subscriptions, are deleted as they are (facts section 4.2).
-        if plan.get("status") in ACTIVE_PLAN_STATUSES and plan_security_type(plan) != "KEY_LESS":
-            self.act(plan, "close", "CLOSED")
-        try:
-            self.apim.delete_plan(self.api["id"], plan["id"])
-        except GraviteeError as exc:
-            if exc.status != 404:  # another run deleted it first: absent is what was asked for
-                raise
+    def delete(self, current):
+        def run(plan):
+            # A published or deprecated plan is closed first (which closes its subscriptions); STAGING, CLOSED and
+            # keyless plans, which have no subscriptions, are deleted as they are (facts section 4.2).
+            if plan.get("status") in ACTIVE_PLAN_STATUSES and plan_security_type(plan) != "KEY_LESS":
+                self.act(plan, "close", "CLOSED")
+            try:
+                self.apim.delete_plan(self.api["id"], plan["id"])
+            except GraviteeError as exc:
+                if exc.status != 404:  # another run deleted it first: absent is what was asked for
+                    raise
+
+        return Step(lambda _plan: None, run)
 
 
 def needs_redeploy(api, before, after):

@@ -232,6 +232,7 @@ class ApiResource(Managed):
         super(ApiResource, self).__init__(module)
         self.apim = ApimApi.of(module)
         self.api, self.etag = None, None
+        self.update_secrets = self.params["update_secret"] == "always"
         typed = [option for option in AM_OPTIONS if option in self.wanted]
         if self.wanted["type"] != AM_RESOURCE and typed:
             raise ModuleError("%s apply to type %s only; give the settings of a %s resource in configuration"
@@ -248,27 +249,20 @@ class ApiResource(Managed):
             found = find_api(self.apim, ref)
             self.api, self.etag = self.apim.get_api(found["id"]) if found else (None, None)
         if self.api is None:
-            if self.state == "absent":
-                return None  # without its API, the resource is absent
-            if not self.module.check_mode:
-                raise missing_api(self.apim, self.params["api"])
-            self.module.warn("in check mode, API %r does not exist yet: the resource is predicted created in the API "
-                             "an earlier task would create" % self.params["api"])
+            self.missing_parent(missing_api(self.apim, self.params["api"]), "API %r" % self.params["api"])
             return None
         require_v4(self.api)
         return next((r for r in self.api.get("resources") or [] if r.get("name") == self.wanted["name"]), None)
 
-    def steps(self, current):
-        if self.state == "absent" and current is not None:
+    def check(self, current):
+        if self.state == "absent":
             self.check_unused()
-        if self.state == "present" and current is None and self.wanted["type"] == AM_RESOURCE and "configuration" not in self.wanted:
+        elif current is None and self.wanted["type"] == AM_RESOURCE and "configuration" not in self.wanted:
             missing = [option for option in AM_REQUIRED if option not in self.wanted]
             if missing:
                 raise ModuleError("%s required to create the %s resource %r" % (
                     " and ".join(missing) + (" is" if len(missing) == 1 else " are"), AM_RESOURCE, self.wanted["name"]),
                     missing[0])
-        return self.converge(current, self.create, self.update, self.delete,
-                             update_secrets=self.params["update_secret"] == "always")
 
     def create(self, wanted):
         resource = self.description.apply({}, wanted)
