@@ -20,7 +20,7 @@ import unicodedata
 from urllib.parse import quote, urlsplit
 
 from ansible_collections.mcpgate.gravitee.plugins.module_utils.client import GraviteeError, ManagementApi
-from ansible_collections.mcpgate.gravitee.plugins.module_utils.module import ModuleError
+from ansible_collections.mcpgate.gravitee.plugins.module_utils.errors import ModuleError
 
 # The only protected-resource type.  Required on list, GET and DELETE (released AM answers 500
 # without it) and upper case only in a create body; AM writes it back lower case.
@@ -34,6 +34,7 @@ PAGE_SIZE = 100
 _IDENTIFIER_TAKEN = "resource identifier already exists"
 _CLIENT_TAKEN = re.compile(r"a client \[.*\] already exists for domain", re.IGNORECASE)
 _SCOPES_INVALID = "one or more scopes are not valid"
+_CIMD_TEMPLATE = "referenced as a cimd template"
 
 _UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$")
 # Characters java.net.URI refuses unescaped (AM validates identifiers with URI.create).
@@ -61,19 +62,27 @@ def _segment(value):
     return quote(str(value), safe="")
 
 
-def explain(exc):
-    """Name the option at fault in AM's answer to a create or an update of an MCP server, and what to do."""
+def explain(exc, scopes_option="tools"):
+    """Name the option at fault in AM's answer to a write of an MCP server or an application, and what to do."""
     message = (exc.message or "").lower()
-    if exc.status == 400 and _IDENTIFIER_TAKEN in message:
-        exc.hint = (
+    if exc.status != 400:
+        return exc
+    if _IDENTIFIER_TAKEN in message:
+        exc.option, exc.hint = "resource_identifiers", (
             "resource_identifiers: another MCP server (or protected resource) of the domain already has one of "
             "these identifiers, and an identifier can belong to one MCP server only: remove it from that server "
             "first, or manage that server (its client_id)"
         )
-    elif exc.status == 400 and _CLIENT_TAKEN.search(exc.message or ""):
-        exc.hint = "client_id: an application or another MCP server of the domain already uses it; choose another client_id"
-    elif exc.status == 400 and _SCOPES_INVALID in message:
-        exc.hint = "tools: AM accepts only scopes that exist in the domain; create the missing scopes first"
+    elif _CLIENT_TAKEN.search(exc.message or ""):
+        exc.option, exc.hint = "client_id", (exc.hint + ". " if exc.hint else "") + (
+            "client_id: another application or MCP server of the domain already uses it; choose another client_id")
+    elif _SCOPES_INVALID in message:
+        exc.option = scopes_option
+        exc.hint = "%s: AM accepts only scopes that exist in the domain; create the missing scopes first" % scopes_option
+    elif _CIMD_TEMPLATE in message:
+        exc.option, exc.hint = "template", (
+            "the application is the domain's CIMD template: disable Client ID Metadata Documents first "
+            "(am_domain_settings cimd.enabled: false), or make another application the template")
     return exc
 
 
@@ -240,7 +249,7 @@ def find_domain(am, value, option="domain"):
     """
     value = (value or "").strip()
     if not value:
-        raise ModuleError("%s must be the name, hrid or id of an AM domain" % option)
+        raise ModuleError("%s must be the name, hrid or id of an AM domain" % option, option)
     hrid = hrid_of(value)
     near, denied = None, False
     looks_like_id = bool(_UUID_RE.match(value))
@@ -272,7 +281,7 @@ def find_domain(am, value, option="domain"):
     raise ModuleError(
         "%s: no AM domain named %r, or with that hrid or id, in organization %s, environment %s, or no permission to "
         "read it%s; check the name (and organization/environment) or create the domain first"
-        % (option, value, am.organization, am.environment, hint)
+        % (option, value, am.organization, am.environment, hint), option
     )
 
 
@@ -293,7 +302,7 @@ def normalise_identifier(value, option="resource_identifiers"):
     """A resource identifier as AM validates and stores it: an http(s) URL, trimmed, lower-cased."""
     text = (value or "").strip()
     if not text:
-        raise ModuleError("%s: an identifier must not be empty" % option)
+        raise ModuleError("%s: an identifier must not be empty" % option, option)
     problem = None
     if _URI_FORBIDDEN_RE.search(text):
         problem = "it contains a space or a character a URI cannot hold unescaped"
@@ -314,7 +323,7 @@ def normalise_identifier(value, option="resource_identifiers"):
     if problem:
         raise ModuleError(
             "%s: %r is not a valid resource identifier (%s); give the URL MCP clients use for the server, "
-            "e.g. https://apim-gateway.example.com/mcp-proxy" % (option, value, problem)
+            "e.g. https://apim-gateway.example.com/mcp-proxy" % (option, value, problem), option
         )
     return text.lower()
 
@@ -350,10 +359,49 @@ def find_application(am, domain_id, client_id=None, name=None):
         apps = [am.application(domain_id, hit["id"]) or hit for hit in named]
         raise ModuleError(
             "name: %d applications of the domain are named %r (client ids %s); set client_id to say which one"
-            % (len(apps), name, ", ".join(repr(application_client_id(app)) for app in apps))
+            % (len(apps), name, ", ".join(repr(application_client_id(app)) for app in apps)), "name"
         )
     return am.application(domain_id, named[0]["id"]) if named else None
 
 
 def application_client_id(app):
     return ((app.get("settings") or {}).get("oauth") or {}).get("clientId") or app.get("clientId")
+
+
+# UriBuilder.isLocalhost (gravitee-am-common): localhost, 127.x, ::1 (matched on the host as java.net.URL gives it).
+LOCALHOST_RE = re.compile(r"^localhost$|^127(?:\.[0-9]+){0,2}\.[0-9]+$|^(?:0*:)*?:?0*1$")
+SCHEME_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):")
+# The start of the problems that a domain setting could lift (client registration settings).
+DOMAIN_SWITCH = "the domain does not allow"
+# DomainServiceImpl#validateCIMDSettings (AM 4.12.4): a domain CIMD clients may come from.
+CIMD_HOST_RE = re.compile(r"^(\*\.)?([a-zA-Z0-9-]{1,63}\.)+[a-zA-Z0-9-]{1,63}$")
+
+
+def cimd_host_ok(host):
+    return len(host) <= 253 and bool(CIMD_HOST_RE.match(host))
+
+
+def redirect_uri_problem(uri, registration):
+    """Why AM would refuse ``uri`` with the domain's client registration settings, or None
+    (ApplicationServiceImpl#validateRedirectUris, in AM's order)."""
+    scheme = SCHEME_RE.match(uri)
+    if not uri or not scheme or re.search(r"\s", uri):
+        return "it is malformed (no scheme, or a space)"
+    scheme = scheme.group(1).lower()
+    rest = uri[len(scheme) + 1:]
+    host = None
+    if scheme in ("http", "https"):
+        authority = re.match(r"^//([^/?#]*)", rest)
+        host = authority.group(1).rsplit("@", 1)[-1] if authority else ""
+        host = host if host.startswith("[") else host.split(":")[0]  # java.net.URL keeps the brackets of IPv6
+        if not host:
+            return "it is malformed (no host)"
+        if not registration.get("allowLocalhostRedirectUri") and LOCALHOST_RE.match(host.lower()):
+            return "the domain does not allow localhost redirect URIs (allow_localhost_redirect_uri)"
+    if scheme == "http" and not registration.get("allowHttpSchemeRedirectUri"):
+        return "the domain does not allow plain http redirect URIs (allow_http_scheme_redirect_uri)"
+    if "*" in re.split(r"[?#]", uri, maxsplit=1)[0] and not registration.get("allowWildCardRedirectUri"):
+        return "the domain does not allow wildcards in redirect URIs"
+    if "#" in uri:
+        return "AM refuses a redirect URI with a #fragment"
+    return None

@@ -14,13 +14,12 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import copy
 import re
 
 from urllib.parse import quote
 
-from ansible_collections.mcpgate.gravitee.plugins.module_utils.client import GraviteeError, ManagementApi
-from ansible_collections.mcpgate.gravitee.plugins.module_utils.module import ModuleError
+from ansible_collections.mcpgate.gravitee.plugins.module_utils.client import GraviteeError, ManagementApi, is_http_url
+from ansible_collections.mcpgate.gravitee.plugins.module_utils.errors import ModuleError
 
 MCP_PROXY_TYPE = "MCP_PROXY"
 MCP_PROXY_PLUGIN = "mcp-proxy"
@@ -34,8 +33,6 @@ WWW_AUTHENTICATE = "addWwwAuthenticateHeader"
 # AM lower-cases MCP server identifiers and compares `resource=` exactly, so an API whose URL has capitals could
 # never receive a token (DESIGN.md section 4).
 _CONTEXT_PATH_RE = re.compile(r"^/[a-z0-9._/-]*$")
-_URL_RE = re.compile(r"^https?://[^/\s?#]+(/[^\s?#]*)?$")
-_URL_WITH_QUERY_RE = re.compile(r"^https?://[^/\s?#]+(/[^\s?#]*)?(\?[^\s#]*)?$")
 _UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
 
@@ -143,19 +140,42 @@ class ApimApi(ManagementApi):
         return self.client.get(self._org("plugins", kind, plugin_id, "schema")) or {}
 
 
+# -- plugins ---------------------------------------------------------------------------------------------
+# The plugins the collection needs, by (kind, id): what makes them available.
+PLUGIN_SOURCES = {
+    ("entrypoints", MCP_PROXY_PLUGIN): "APIM 4.10 or later with the MCP proxy plugins",
+    ("policies", "mcp-acl"): "AI - MCP ACL, an enterprise plugin of APIM 4.10 and later",
+}
+_PLUGIN_KINDS = {"entrypoints": "entrypoint", "endpoints": "endpoint", "policies": "policy", "resources": "resource"}
+
+
+def require_plugin(apim, kind, plugin_id, option=None, needed_by=None):
+    """The plugin, installed and allowed by the licence; otherwise ModuleError naming ``option`` (and what needs it)."""
+    plugin = apim.plugin(kind, plugin_id)
+    name = "%s %s plugin" % (plugin_id, _PLUGIN_KINDS.get(kind, kind))
+    if plugin is None:
+        problem = "APIM has no %s (%s)" % (name, PLUGIN_SOURCES.get((kind, plugin_id), "not installed"))
+    elif plugin.get("deployed") is False:
+        problem = "the %s is installed but not deployable: the APIM licence does not allow it" % name
+    else:
+        return plugin
+    raise ModuleError("%s%s%s" % (option + ": " if option else "", problem, ", which %s needs" % needed_by if needed_by else ""),
+                      option)
+
+
 # -- input checks -----------------------------------------------------------------------------------
 def check_context_path(value, option="context_path"):
     """A valid, lower-case context path in the server's form (with its trailing slash), or ModuleError."""
     if not value or not value.startswith("/"):
-        raise ModuleError("%s must start with '/', for example /weather-mcp; got %r" % (option, value))
+        raise ModuleError("%s must start with '/', for example /weather-mcp; got %r" % (option, value), option)
     if value != value.lower():
         raise ModuleError(
             "%s %r has capital letters: AM lower-cases the MCP server identifier (the gateway URL of the API) "
             "and compares it exactly, so MCP clients could never get a token for this API; use %r"
-            % (option, value, value.lower())
+            % (option, value, value.lower()), option
         )
     if not _CONTEXT_PATH_RE.match(value):
-        raise ModuleError("%s %r may contain only lower-case letters, digits and the characters - _ . /" % (option, value))
+        raise ModuleError("%s %r may contain only lower-case letters, digits and the characters - _ . /" % (option, value), option)
     return server_path(value)
 
 
@@ -166,10 +186,10 @@ def server_path(path):
 
 def check_url(value, option, query=False):
     """An http(s) URL (a base URL: no query string unless ``query``), without trailing slash, or ModuleError."""
-    if not value or not (_URL_WITH_QUERY_RE if query else _URL_RE).match(value.strip()):
+    if not is_http_url(value, query):
         raise ModuleError(
-            "%s must be an http(s) URL such as https://host.example.com/path%s; got %r"
-            % (option, "" if query else " (no query string)", value)
+            "%s must be an http(s) URL%s, such as https://host.example.com/path; got %r"
+            % (option, "" if query else " without a query string", value), option
         )
     value = value.strip()
     return value if "?" in value else value.rstrip("/")
@@ -200,7 +220,7 @@ def put_context_path(api, path):
         return
     listener = first_of_type(api.get("listeners"), "HTTP")
     if listener is None:
-        raise ModuleError("API %s has no HTTP listener to hold the context path" % describe_api(api))
+        raise ModuleError("API %s has no HTTP listener to hold the context path" % describe_api(api), "context_path")
     paths = listener.setdefault("paths", [])
     if paths:
         paths[0]["path"] = path
@@ -219,7 +239,7 @@ def target(api):
 def put_target(api, url):
     endpoint = mcp_endpoint(api)
     if endpoint is None:
-        raise ModuleError("API %s has no mcp-proxy endpoint to point at mcp_server_url" % describe_api(api))
+        raise ModuleError("API %s has no mcp-proxy endpoint to point at mcp_server_url" % describe_api(api), "mcp_server_url")
     if not isinstance(endpoint.get("configuration"), dict):
         endpoint["configuration"] = {}
     endpoint["configuration"]["target"] = url
@@ -277,14 +297,15 @@ def find_api(apim, ref, option="api"):
     if len(matches) > 1:
         raise ModuleError(
             "%s: %d APIs are named %r (%s): give the API by its context path or id instead"
-            % (option, len(matches), ref, ", ".join(describe_api(a) for a in matches))
+            % (option, len(matches), ref, ", ".join(describe_api(a) for a in matches)), option
         )
     return matches[0] if matches else None
 
 
 def require_v4(api):
     if api.get("definitionVersion") != "V4":
-        raise ModuleError("API %s is a %s API; this collection manages V4 APIs" % (describe_api(api), api.get("definitionVersion")))
+        raise ModuleError("API %s is a %s API; this collection manages V4 APIs" % (describe_api(api), api.get("definitionVersion")),
+                          "api")
     return api
 
 
@@ -293,7 +314,7 @@ def missing_api(apim, ref):
     kind = "context path" if ref.startswith("/") else ("id" if _UUID_RE.match(ref) else "name")
     return ModuleError(
         "api: no API with %s %r in organization %s, environment %s: create it first with mcpgate.gravitee.apim_api"
-        % (kind, ref, apim.organization, apim.environment)
+        % (kind, ref, apim.organization, apim.environment), "api"
     )
 
 
@@ -307,163 +328,3 @@ def plan_security_type(plan):
 
 def describe_plan(plan):
     return "%r (id %s, %s, %s)" % (plan.get("name"), plan.get("id"), plan_security_type(plan), plan.get("status"))
-
-
-# -- the mcp-acl policy ("AI - MCP ACL") on a plan's flows ---------------------------------------------
-# A closed-source GraviteeSource plugin (com.graviteesource.policy:gravitee-policy-mcp-acl, APIM 4.10 and later):
-# no schema or source could be read.  What follows is what its documentation (APIM policy reference "AI - MCP ACL",
-# identical for 4.10, 4.11 and 4.12) states; what it does not state is marked so and kept out of every default.
-MCP_ACL_POLICY = "mcp-acl"
-# The plan flow the modules manage: found by this name, holding one mcp-acl request step.
-MCP_ACL_FLOW = "MCP ACL"
-MCP_ACL_FEATURES = ("TOOLS", "RESOURCES", "PROMPTS")
-# Documented defaults of authorizedFeatures[].methods.  The complete method enum is not documented (seen in the docs and
-# the plugin's changelog: TOOLS_LIST, TOOLS_CALL, RESOURCES_LIST, RESOURCES_READ, RESOURCES_SUBSCRIBE,
-# RESOURCES_TEMPLATES_LIST, PROMPTS_LIST, PROMPTS_GET); the server validates it against the plugin's schema.
-MCP_ACL_DEFAULT_METHODS = {"TOOLS": ["TOOLS_LIST"], "RESOURCES": ["RESOURCES_LIST"], "PROMPTS": ["PROMPTS_LIST"]}
-# ANY is the documented default.  LITERAL compares the tool or prompt name (the documentation's example); what it
-# compares for resources, and what EXPRESSION means, are not documented.
-MCP_ACL_PATTERN_TYPES = ("ANY", "LITERAL", "EXPRESSION")
-# The documentation's example flow selector: every MCP request.
-MCP_ACL_SELECTORS = [{"type": "MCP", "methods": []}]
-# The token's scopes as the OAuth2 policy leaves them: a List<String> in the attribute gravitee.attribute.user.roles
-# (Oauth2Policy.java :367-368 @5.3.1), which EL's #context.attributes finds without its prefix (ContextAttributeMap).
-# That the mcp-acl policy evaluates `condition` with this context is inferred, not confirmed.
-SCOPE_TERM = "#context.attributes['user.roles'].contains('%s')"
-_SCOPE_RE = re.compile(r"^[^\s'\\{}#]+$")
-
-
-def scope_condition(scopes, option="scopes"):
-    """The EL condition that holds when the token carries every scope of ``scopes``."""
-    if not scopes:
-        raise ModuleError("%s: give at least one scope" % option)
-    for scope in scopes:
-        if not _SCOPE_RE.match(scope or ""):
-            raise ModuleError("%s: %r can not be a scope (a scope has no spaces, quotes, backslashes, braces or '#')"
-                              % (option, scope))
-    return "{%s}" % " && ".join(SCOPE_TERM % scope for scope in sorted(set(scopes)))
-
-
-def _acl_feature(feature, where, strict):
-    """A feature rule in the server's form, completed with the documented defaults (the server's schema may inject them
-    too: sending them makes a second run compare equal whatever it injects)."""
-    kind = str(feature.get("type") or "").upper()
-    methods = feature.get("methods")
-    pattern = str(feature.get("patternType") or "ANY").upper()
-    value = feature.get("patternValue")
-    if strict:
-        if kind not in MCP_ACL_FEATURES:
-            raise ModuleError("%s.type must be one of %s, got %r" % (where, ", ".join(MCP_ACL_FEATURES), feature.get("type")))
-        wrong = [m for m in methods or [] if not str(m).upper().startswith(kind + "_")]
-        if wrong:
-            raise ModuleError("%s.methods: %s do not apply to %s (methods of %s start with %s_)"
-                              % (where, ", ".join(wrong), kind, kind, kind))
-        if pattern not in MCP_ACL_PATTERN_TYPES:
-            raise ModuleError("%s.pattern_type must be one of %s" % (where, ", ".join(MCP_ACL_PATTERN_TYPES)))
-        if pattern == "ANY" and value not in (None, ""):
-            raise ModuleError("%s.pattern_value applies only to pattern_type LITERAL or EXPRESSION" % where)
-        if pattern != "ANY" and not value:
-            raise ModuleError("%s.pattern_value is required with pattern_type %s" % (where, pattern))
-    result = {"type": kind, "methods": sorted(set(str(m).upper() for m in methods)) if methods else
-              list(MCP_ACL_DEFAULT_METHODS.get(kind, [])), "patternType": pattern}
-    if pattern != "ANY":
-        result["patternValue"] = value
-    return result
-
-
-def mcp_acl_authorizations(items, option="mcp_acl.authorizations"):
-    """The ACLs as the module's option gives them (condition or scopes, authorized_features), in the server's form."""
-    result = []
-    for index, item in enumerate(items or []):
-        where = "%s[%d]" % (option, index)
-        condition = (item.get("condition") or "").strip() or None
-        if item.get("scopes") is not None and condition:
-            raise ModuleError("%s: condition and scopes are mutually exclusive" % where)
-        if item.get("scopes") is not None:
-            condition = scope_condition(item["scopes"], where + ".scopes")
-        features = item.get("authorized_features") or []
-        if not features:
-            raise ModuleError("%s.authorized_features: give at least one feature rule" % where)
-        acl = {"authorizedFeatures": [
-            _acl_feature({"type": f.get("type"), "methods": f.get("methods"), "patternType": f.get("pattern_type"),
-                          "patternValue": f.get("pattern_value")}, "%s.authorized_features[%d]" % (where, number), True)
-            for number, f in enumerate(features)
-        ]}
-        if condition:
-            acl["condition"] = condition
-        result.append(acl)
-    return result
-
-
-def _server_acls(configuration):
-    """The ACLs of an mcp-acl step as the server holds them, in the compared form (only the documented keys)."""
-    result = []
-    for acl in (configuration or {}).get("authorizations") or []:
-        if not isinstance(acl, dict):
-            result.append(acl)
-            continue
-        item = {"authorizedFeatures": [_acl_feature(f, "", False) if isinstance(f, dict) else f
-                                       for f in acl.get("authorizedFeatures") or []]}
-        if (acl.get("condition") or "").strip():
-            item["condition"] = acl["condition"].strip()
-        result.append(item)
-    return result
-
-
-def _acl_flow(plan):
-    """``(index, flow, step)`` of the managed flow (named MCP_ACL_FLOW) and its mcp-acl step, or Nones."""
-    for index, flow in enumerate((plan or {}).get("flows") or []):
-        if isinstance(flow, dict) and flow.get("name") == MCP_ACL_FLOW:
-            step = next((s for s in flow.get("request") or [] if isinstance(s, dict) and s.get("policy") == MCP_ACL_POLICY), None)
-            return index, flow, step
-    return None, None, None
-
-
-def get_mcp_acl(plan):
-    """The managed mcp-acl flow of a plan in the compared form, or None when the plan has none."""
-    _index, flow, step = _acl_flow(plan)
-    if flow is None:
-        return None
-    selectors = [dict(s, methods=list(s.get("methods") or [])) if s.get("type") == "MCP" else s
-                 for s in flow.get("selectors") or []]
-    return {"enabled": flow.get("enabled") is not False and step is not None and step.get("enabled") is not False,
-            "selectors": selectors, "authorizations": _server_acls((step or {}).get("configuration")) if step else None}
-
-
-def normalize_mcp_acl(value):
-    """The option ``mcp_acl`` (``state``, ``authorizations``) in the compared form: None for absent; a value read
-    from a plan (get_mcp_acl) is in that form already."""
-    if "state" not in value:
-        return value
-    if value.get("state") == "absent":
-        return None
-    return {"enabled": True, "selectors": [dict(s) for s in MCP_ACL_SELECTORS],
-            "authorizations": mcp_acl_authorizations(value.get("authorizations"))}
-
-
-def put_mcp_acl(plan, value):
-    """Make the plan hold the managed flow as ``value`` says (compared form; None removes the flow).  The other flows,
-    and the flow's id when it has one, are kept."""
-    flows = list(plan.get("flows") or [])
-    index, flow, _step = _acl_flow(plan)
-    if value is None:
-        if index is not None:
-            del flows[index]
-    else:
-        managed = dict(flow or {}, name=MCP_ACL_FLOW, enabled=value["enabled"], selectors=copy.deepcopy(value["selectors"]),
-                       request=[{"name": MCP_ACL_FLOW, "enabled": True, "policy": MCP_ACL_POLICY,
-                                 "configuration": {"authorizations": copy.deepcopy(value["authorizations"])}}])
-        managed.setdefault("response", [])
-        if index is None:
-            flows.append(managed)
-        else:
-            flows[index] = managed
-    plan["flows"] = flows
-
-
-def other_mcp_acl_steps(plan):
-    """Names of the plan's other flows that hold an mcp-acl step (how several steps combine is not documented)."""
-    index, _flow, _step = _acl_flow(plan)
-    return [flow.get("name") or "(unnamed)" for number, flow in enumerate((plan or {}).get("flows") or [])
-            if number != index and isinstance(flow, dict)
-            and any(isinstance(s, dict) and s.get("policy") == MCP_ACL_POLICY for s in flow.get("request") or [])]

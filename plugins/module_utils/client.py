@@ -45,12 +45,22 @@ RETRY_METHODS = frozenset(("GET", "HEAD", "PUT", "PATCH", "DELETE"))
 
 SECRET_MASK = "********"
 
+# An http(s) URL: a scheme, a host, a path; a query string only where one is allowed.
+_URL_RE = re.compile(r"^https?://[^/\s?#]+(/[^\s?#]*)?$")
+_URL_WITH_QUERY_RE = re.compile(r"^https?://[^/\s?#]+(/[^\s?#]*)?(\?[^\s#]*)?$")
+
+
+def is_http_url(value, query=False):
+    """Whether ``value`` is an http(s) URL (with a query string only when ``query``)."""
+    return bool(value) and bool((_URL_WITH_QUERY_RE if query else _URL_RE).match(value.strip()))
+
 
 class GraviteeError(Exception):
     """A failed call to a Gravitee API, carrying what a person needs to act on it."""
 
-    def __init__(self, message, status=None, code=None, method=None, url=None, details=None, hint=None):
+    def __init__(self, message, status=None, code=None, method=None, url=None, details=None, hint=None, option=None):
         super(GraviteeError, self).__init__(message)
+        self.option = option  # the module option at fault, when the answer names one (set where the call is made)
         self.message = message
         self.status = status
         self.code = code

@@ -19,6 +19,7 @@ __metaclass__ = type
 
 import copy
 from collections import namedtuple
+from urllib.parse import quote
 
 from ansible_collections.mcpgate.gravitee.plugins.module_utils.module import SECRET_KEYS, is_mask, present
 
@@ -28,14 +29,19 @@ from ansible_collections.mcpgate.gravitee.plugins.module_utils.module import SEC
 # the prediction is true: whether a context path is free.
 
 
-class Step(namedtuple("Step", "name predict run verify")):
-    def __new__(cls, name, predict, run, verify=None):
-        return super(Step, cls).__new__(cls, name, predict, run, verify)
+class Step(namedtuple("Step", "predict run verify")):
+    def __new__(cls, predict, run, verify=None):
+        return super(Step, cls).__new__(cls, predict, run, verify)
 
 
 def unknown(secret):
     """A secret the server did not return: absent, empty or masked."""
     return secret in (None, "") or is_mask(secret)
+
+
+def words(values):
+    """A list of words as compared: stripped, without blanks or repeats, sorted."""
+    return sorted(set(value.strip() for value in values or [] if value and value.strip()))
 
 
 def get_path(obj, key):
@@ -65,14 +71,20 @@ class Field(object):
     (a plugin configuration the server completes with its defaults).  ``secret``: ``no_log``, masked when shown; a
     secret the server does not return (absent or masked) can't be compared.  ``create_only``: sent when the object
     is created, never compared nor updated (the server never returns it, or can't change it).  ``missing``: the
-    value the server means when it leaves the key out (its model's default).  ``spec``: the rest of the option's
-    argument spec (``type``, ``elements``, ``choices``...).
+    value the server means when it leaves the key out (its model's default).  ``writes``: the JSON keys a ``put``
+    writes (default: ``key``), which a partial update copies.  ``create``: where a create body that is not the read
+    model holds the value (a tuple of keys; ``create_form`` turns the value into that body's form).  ``view``: the key
+    of the value in the object a module returns (the compared form; never a secret).  ``spec``: the rest of the
+    option's argument spec (``type``, ``elements``, ``choices``...).
     """
 
     def __init__(self, option, key=None, get=None, put=None, normalize=None, unordered=False, subset=False,
-                 secret=False, create_only=False, missing=None, **spec):
+                 secret=False, create_only=False, missing=None, writes=None, create=None, create_form=None, view=None,
+                 **spec):
         self.option = option
         self.key = tuple(key) if key else (None if get else (option,))
+        self.writes = [tuple(path) for path in writes] if writes else ([self.key] if self.key else [])
+        self.create, self.create_form, self.view = tuple(create) if create else None, create_form, view
         self._get, self._put, self._normalize = get, put, normalize
         self.unordered = unordered
         self.subset = subset
@@ -180,24 +192,61 @@ class Description(object):
                 field.put(result, wanted[field.option])
         return result
 
-    def patch(self, wanted, options):
-        """The partial body holding only ``options`` of ``wanted`` (for a PATCH)."""
-        return self.apply({}, wanted, options)
+    def patch(self, wanted, options, current=None):
+        """The partial body holding only ``options`` of ``wanted`` (for a PATCH); with ``current``, each option's JSON
+        keys (``writes``) as ``current`` holds them once ``wanted`` is applied (a value that merges into what is there,
+        such as flags kept on the scopes kept)."""
+        if current is None:
+            return self.apply({}, wanted, options)
+        predicted, body = self.apply(current, wanted, options), {}
+        for field in self.fields:
+            if field.option in options:
+                for key in field.writes:
+                    set_path(body, key, copy.deepcopy(get_path(predicted, key)))
+        return body
 
-    def secret_keys(self):
-        return set(field.key[-1] for field in self.fields if field.secret and field.key)
+    def create_body(self, wanted, body=None):
+        """A create body in a model of its own (fields with ``create``): ``body`` holding each such field of ``wanted``."""
+        body = dict(body or {})
+        for field in self.fields:
+            if field.create and wanted.get(field.option) is not None:
+                value = wanted[field.option]
+                set_path(body, field.create, field.create_form(value) if field.create_form else copy.deepcopy(value))
+        return body
+
+    def view(self, obj):
+        """``{view key: value}`` of the fields with a view, as ``obj`` holds them (None values left out); None when no
+        field has one."""
+        viewed = [field for field in self.fields if field.view]
+        if not viewed:
+            return None
+        values = ((field.view, field.get(obj)) for field in viewed)
+        return dict((key, value) for key, value in values if value is not None)
 
 
 class Managed(object):
-    """One object a module manages; subclasses say how to find it and what each step sends.
+    """One object a module manages: how to find it, what to check, and what each write sends.
 
-    The module calls ``ensure()``, which returns the object as it was found and as it is afterwards (predicted in
-    check mode).
-    Subclasses implement ``find()`` and ``steps(current)``, and may use ``self.wanted`` (what the user set) and the
-    generic steps below.
+    ``ensure()`` is the one state machine, for every state of every object: ``absent`` (and the other
+    ``leaving_states``, such as a plan's ``closed``) only ever move an object that exists; any other state creates the
+    object or updates what differs, then adds the object's lifecycle moves (publish, start...). A subclass implements
+    ``find()`` and, where its object needs them:
+
+    * ``prepare(current)``: resolve inputs before any check (a name to an id, a default the server decides);
+    * ``check(current)``: refuse, before any write, what the server would refuse (ModuleError);
+    * ``before(current)`` / ``after(current, predicted)``: steps run before the create or update (scopes it needs),
+      and after it (lifecycle moves); ``leave(current)``: the steps of a leaving state (default: delete);
+    * ``collection()``: the path of the objects' collection, for the default ``create``, ``update`` and ``delete``;
+      or those three themselves, when a write is more than a request.
     """
 
     description = Description()
+    # States that only take an object that exists somewhere (deleted, closed): nothing is created for them.
+    leaving_states = ("absent",)
+    # The default update: PATCH of the changed fields (AM), or PUT of the whole object (APIM).
+    update_method = "PATCH"
+    # Whether a secret the server does not return is sent again on every run (see Field.differs).
+    update_secrets = False
 
     def __init__(self, module):
         self.module = module
@@ -211,11 +260,51 @@ class Managed(object):
         """The object as the server has it, or None."""
         raise NotImplementedError
 
-    def steps(self, current):
-        """What it takes to bring ``current`` to the asked state, checked before any is run (ModuleError)."""
-        raise NotImplementedError
+    def prepare(self, current):
+        """Resolve the inputs that need the server (names to ids, server-decided defaults) into ``self.wanted``."""
+
+    def check(self, current):
+        """Refuse, with a ModuleError, what the server would refuse; called before any step is run."""
+
+    def before(self, current):
+        """Steps the create or update needs first."""
+        return []
+
+    def after(self, current, predicted):
+        """Lifecycle steps once the object is as asked (``predicted``): publish, start, a new secret..."""
+        return []
+
+    def leave(self, current):
+        """The steps of a leaving state, for an object that exists."""
+        return [self.delete(current)]
+
+    def collection(self):
+        """The path of the objects' collection: ``POST`` creates, ``{path}/{id}`` is one object."""
+        raise NotImplementedError("%s writes its own create, update and delete" % type(self).__name__)
+
+    def skeleton(self):
+        """What a create body holds besides the fields."""
+        return {}
 
     # -- the state machine --------------------------------------------------------------------------
+    def steps(self, current):
+        """Every step from ``current`` to the asked state, all checked before the first is run."""
+        if self.state in self.leaving_states:
+            if current is None:
+                return []
+            self.check(current)
+            return self.leave(current)
+        self.prepare(current)
+        self.check(current)
+        steps = self.before(current)
+        if current is None:
+            write = [self.create(self.wanted)]
+        else:
+            self.changed_options = self.description.differences(self.wanted, current, self.update_secrets)
+            write = [self.update(current, self.changed_options)] if self.changed_options else []
+        predicted = write[0].predict(current) if write else current
+        return steps + write + self.after(current, predicted)
+
     def ensure(self):
         current = self.find()
         after = current
@@ -233,19 +322,40 @@ class Managed(object):
         return current, after
 
     def shown(self, obj):
-        """The object as it may be shown: secrets masked, server-owned fields left out."""
-        return present(obj)
+        """The object as it may be shown: its id and the fields' views, when the fields have views; otherwise the
+        object with secrets masked and server-owned fields left out."""
+        if obj is None:
+            return None
+        view = self.description.view(obj)
+        if view is None:
+            return present(obj)
+        return dict({"id": obj["id"]} if obj.get("id") is not None else {}, **view)
 
-    # -- steps most objects share ---------------------------------------------------------------------
-    def converge(self, current, create, update, delete, update_secrets=False):
-        """The create, update or delete step ``current`` needs, as a list (empty when nothing differs).
+    def missing_parent(self, error, parent):
+        """The object's ``parent`` (its API, its MCP server) does not exist: then the object is absent, which a leaving
+        state accepts; check mode predicts it in the parent an earlier task would create, saying so; otherwise
+        ``error`` (a ModuleError) is raised."""
+        if self.state in self.leaving_states:
+            return
+        if not self.module.check_mode:
+            raise error
+        self.module.warn("in check mode, %s does not exist yet: the prediction assumes an earlier task creates it" % parent)
 
-        ``create(wanted)`` -> Step; ``update(current, options)`` -> Step for the options that differ;
-        ``delete(current)`` -> Step.
-        """
-        if self.state == "absent":
-            return [delete(current)] if current is not None else []
-        if current is None:
-            return [create(self.wanted)]
-        self.changed_options = self.description.differences(self.wanted, current, update_secrets)
-        return [update(current, self.changed_options)] if self.changed_options else []
+    # -- the default writes: one request each on the collection ------------------------------------------
+    def item(self, obj):
+        return "%s/%s" % (self.collection(), quote(str(obj["id"]), safe=""))
+
+    def create(self, wanted):
+        body = self.description.apply(self.skeleton(), wanted)
+        return Step(lambda _nothing: body, lambda _nothing: self.module.client.post(self.collection(), body, expected=(200, 201)))
+
+    def update(self, current, options):
+        def run(obj):
+            body = self.description.patch(self.wanted, options) if self.update_method == "PATCH" else \
+                self.description.apply(obj, self.wanted, options)
+            return self.module.client.request(self.update_method, self.item(obj), body, expected=(200,))
+
+        return Step(lambda obj: self.description.apply(obj, self.wanted, options), run)
+
+    def delete(self, current):
+        return Step(lambda _obj: None, lambda obj: self.module.client.delete(self.item(obj)))

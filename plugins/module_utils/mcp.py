@@ -21,12 +21,7 @@ import re
 import time
 
 from ansible_collections.mcpgate.gravitee.plugins.module_utils.client import GraviteeError
-
-try:
-    from urllib.parse import quote, urlencode, urlsplit
-except ImportError:  # pragma: no cover - Python 2 is not supported by this collection
-    from urllib import quote, urlencode
-    from urlparse import urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 PROTOCOL_VERSION = "2025-06-18"
 CLIENT_INFO = {"name": "mcpgate.gravitee mcp_probe", "version": "0.1.0"}

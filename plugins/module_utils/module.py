@@ -24,7 +24,9 @@ from ansible_collections.mcpgate.gravitee.plugins.module_utils.client import (
     SECRET_MASK,
     GraviteeClient,
     GraviteeError,
+    is_http_url,
 )
+from ansible_collections.mcpgate.gravitee.plugins.module_utils.errors import ModuleError
 
 # Keys whose values are secrets wherever they appear in an object (request, response, diff).
 SECRET_KEYS = frozenset(
@@ -39,10 +41,6 @@ SERVER_OWNED_KEYS = frozenset(
 )
 
 PRODUCTS = {"apim": "APIM", "am": "AM"}
-
-
-class ModuleError(Exception):
-    """A problem with the module's input or with what it found, phrased for the user."""
 
 
 def http_argument_spec():
@@ -69,15 +67,14 @@ def connection_argument_spec(product):
     )
 
 
-_URL_RE = re.compile(r"^https?://[^/\s?#]+(/[^\s?#]*)?$")
 # A URL given with the API's own prefix is accepted: the client adds the prefix itself.
 _MANAGEMENT_SUFFIX_RE = re.compile(r"/management(/v2)?/*$")
 
 
 def server_root(url, option="url"):
     """``https://apim.example.com/management/v2/`` -> ``https://apim.example.com``; validates the URL."""
-    if not url or not _URL_RE.match(url.strip()):
-        raise ModuleError("%s must be an http(s) URL such as https://apim.example.com, got %r" % (option, url))
+    if not is_http_url(url):
+        raise ModuleError("%s must be an http(s) URL such as https://apim.example.com, got %r" % (option, url), option)
     return _MANAGEMENT_SUFFIX_RE.sub("", url.strip().rstrip("/"))
 
 
@@ -156,7 +153,7 @@ class GraviteeModule(object):
         params, name = self.params, PRODUCTS[self.product]
         prefix = "GRAVITEE_%s_" % name
         if not params["url"]:
-            raise ModuleError("url is required: set the url option or the %sURL environment variable" % prefix)
+            raise ModuleError("url is required: set the url option or the %sURL environment variable" % prefix, "url")
         root = server_root(params["url"])
         # An empty value counts as unset: AWX injects an empty string for a credential field left blank.
         token = params["token"] or None
@@ -164,7 +161,7 @@ class GraviteeModule(object):
         if not token and not (username and password):
             raise ModuleError(
                 "no %s credentials: set token (or %sTOKEN), or username and password (or %sUSERNAME and %sPASSWORD)"
-                % (name, prefix, prefix, prefix)
+                % (name, prefix, prefix, prefix), "token"
             )
         if not params["validate_certs"]:
             self.warn("TLS certificate verification is disabled (validate_certs: false); use it only with a test server")
@@ -199,9 +196,9 @@ class GraviteeModule(object):
         try:
             main(self)
         except GraviteeError as exc:
-            self.fail(str(exc), status=exc.status, code=exc.code)
+            self.fail(str(exc), status=exc.status, code=exc.code, **({"option": exc.option} if exc.option else {}))
         except ModuleError as exc:
-            self.fail(str(exc))
+            self.fail(str(exc), **({"option": exc.option} if exc.option else {}))
 
 
 def silence_insecure_request_warning():

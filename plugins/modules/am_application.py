@@ -308,17 +308,19 @@ client_secret:
 """
 
 import copy
-import re
 
 from ansible_collections.mcpgate.gravitee.plugins.module_utils.am import (
     AmApi,
+    DOMAIN_SWITCH,
     application_client_id,
+    explain,
     find_application,
     find_domain,
     find_mcp_server_by_client_id,
+    redirect_uri_problem,
 )
 from ansible_collections.mcpgate.gravitee.plugins.module_utils.client import GraviteeError
-from ansible_collections.mcpgate.gravitee.plugins.module_utils.managed import Description, Field, Managed, Step, get_path, set_path
+from ansible_collections.mcpgate.gravitee.plugins.module_utils.managed import Description, Field, Managed, Step, get_path, set_path, words
 from ansible_collections.mcpgate.gravitee.plugins.module_utils.module import GraviteeModule, ModuleError
 
 OAUTH = ("settings", "oauth")
@@ -330,36 +332,12 @@ GRANT_TYPES = ("authorization_code", "implicit", "refresh_token", "client_creden
                "urn:ietf:params:oauth:grant-type:jwt-bearer", "urn:ietf:params:oauth:grant-type:uma-ticket",
                "urn:openid:params:grant-type:ciba", "urn:ietf:params:oauth:grant-type:token-exchange")
 REFRESHABLE = ("authorization_code", "password", "urn:ietf:params:oauth:grant-type:jwt-bearer")
-# UriBuilder.isLocalhost (gravitee-am-common): localhost, 127.x, ::1 (matched on the host as java.net.URL gives it).
-LOCALHOST_RE = re.compile(r"^localhost$|^127(?:\.[0-9]+){0,2}\.[0-9]+$|^(?:0*:)*?:?0*1$")
-SCHEME_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):")
-CLIENT_TAKEN_RE = re.compile(r"a client \[.*\] already exists for domain", re.IGNORECASE)
-CIMD_TEMPLATE_MESSAGE = "referenced as a cimd template"
-DOMAIN_SWITCH = "the domain does not allow"
-
-# Where each option lives in a PatchApplication body (the keys copied from the predicted application).
-PATCH_KEYS = {
-    "name": [("name",)],
-    "description": [("description",)],
-    "template": [("template",)],
-    "identity_providers": [("identityProviders",)],
-    "redirect_uris": [OAUTH + ("redirectUris",)],
-    "grant_types": [OAUTH + ("grantTypes",)],
-    "token_endpoint_auth_method": [OAUTH + ("tokenEndpointAuthMethod",)],
-    "force_pkce": [OAUTH + ("forcePKCE",), OAUTH + ("forceS256CodeChallengeMethod",)],
-    "scopes": [OAUTH + ("scopeSettings",)],
-    "default_scopes": [OAUTH + ("scopeSettings",)],
-}
 
 
 def check_name(name):
     if not (name or "").strip():
-        raise ModuleError("name: the name of an application must not be empty")
+        raise ModuleError("name: the name of an application must not be empty", "name")
     return name
-
-
-def words(values):
-    return sorted(set(value.strip() for value in values if value and value.strip()))
 
 
 def scope_settings(app):
@@ -388,53 +366,36 @@ def put_identity_providers(app, ids):
     app["identityProviders"] = [{"identity": identity, "priority": index} for index, identity in enumerate(ids)]
 
 
+# Each option: where the application holds it (read, PatchApplication), where a NewApplication body holds it
+# (``create``; the rest is sent by a PATCH right after), and its key in the returned view.
 DESCRIPTION = Description(
-    Field("name", key=["name"], normalize=check_name),
-    Field("description", key=["description"]),
-    Field("client_id", key=OAUTH + ("clientId",), create_only=True),
-    Field("client_secret", key=OAUTH + ("clientSecret",), create_only=True, secret=True),
-    # Set at creation (a change is refused in steps()); AM writes it back lower case.
-    Field("type", key=["type"], create_only=True, normalize=lambda value: value.lower(), choices=list(TYPES)),
+    Field("name", key=["name"], normalize=check_name, create=["name"], view="name"),
+    Field("description", key=["description"], create=["description"], view="description"),
+    Field("client_id", key=OAUTH + ("clientId",), get=lambda app: application_client_id(app), create_only=True,
+          create=["clientId"], view="clientId"),
+    Field("client_secret", key=OAUTH + ("clientSecret",), create_only=True, secret=True, create=["clientSecret"]),
+    # Set at creation (a change is refused in check()); AM writes it back lower case.
+    Field("type", key=["type"], create_only=True, normalize=lambda value: value.lower() or None, choices=list(TYPES),
+          create=["type"], create_form=lambda value: value.upper(), view="type"),
     Field("redirect_uris", key=OAUTH + ("redirectUris",), type="list", elements="str", unordered=True, missing=[],
-          normalize=lambda values: [value.strip() for value in values]),
-    Field("grant_types", key=OAUTH + ("grantTypes",), type="list", elements="str", unordered=True, missing=[], normalize=words),
-    Field("token_endpoint_auth_method", key=OAUTH + ("tokenEndpointAuthMethod",), choices=list(AUTH_METHODS)),
+          normalize=lambda values: [value.strip() for value in values], create=["redirectUris"], view="redirectUris"),
+    Field("grant_types", key=OAUTH + ("grantTypes",), type="list", elements="str", unordered=True, missing=[], normalize=words,
+          view="grantTypes"),
+    Field("token_endpoint_auth_method", key=OAUTH + ("tokenEndpointAuthMethod",), choices=list(AUTH_METHODS),
+          view="tokenEndpointAuthMethod"),
     Field("force_pkce", get=lambda app: bool(get_path(app, OAUTH + ("forcePKCE",)) and get_path(app, OAUTH + ("forceS256CodeChallengeMethod",))),
-          put=put_force_pkce, type="bool"),
-    Field("scopes", get=lambda app: [item.get("scope") for item in scope_settings(app)], put=put_scopes, type="list",
-          elements="str", normalize=words),
+          put=put_force_pkce, writes=[OAUTH + ("forcePKCE",), OAUTH + ("forceS256CodeChallengeMethod",)], type="bool",
+          view="forcePKCE"),
+    Field("scopes", get=lambda app: [item.get("scope") for item in scope_settings(app)], put=put_scopes,
+          writes=[OAUTH + ("scopeSettings",)], type="list", elements="str", normalize=words, view="scopes"),
     Field("default_scopes", get=lambda app: [item.get("scope") for item in scope_settings(app) if item.get("defaultScope")],
-          put=put_default_scopes, type="list", elements="str", normalize=words),
+          put=put_default_scopes, writes=[OAUTH + ("scopeSettings",)], type="list", elements="str", normalize=words,
+          view="defaultScopes"),
     Field("identity_providers", get=lambda app: [item.get("identity") for item in app.get("identityProviders") or []],
-          put=put_identity_providers, type="list", elements="str", normalize=words),
-    Field("template", key=["template"], type="bool", missing=False),
+          put=put_identity_providers, writes=[("identityProviders",)], type="list", elements="str", normalize=words,
+          view="identityProviders"),
+    Field("template", key=["template"], type="bool", missing=False, view="template"),
 )
-
-
-def redirect_uri_problem(uri, registration):
-    """Why AM would refuse ``uri`` with the domain's client registration settings, or None
-    (ApplicationServiceImpl#validateRedirectUris, in AM's order)."""
-    scheme = SCHEME_RE.match(uri)
-    if not uri or not scheme or re.search(r"\s", uri):
-        return "it is malformed (no scheme, or a space)"
-    scheme = scheme.group(1).lower()
-    rest = uri[len(scheme) + 1:]
-    host = None
-    if scheme in ("http", "https"):
-        authority = re.match(r"^//([^/?#]*)", rest)
-        host = authority.group(1).rsplit("@", 1)[-1] if authority else ""
-        host = host if host.startswith("[") else host.split(":")[0]  # java.net.URL keeps the brackets of IPv6
-        if not host:
-            return "it is malformed (no host)"
-        if not registration.get("allowLocalhostRedirectUri") and LOCALHOST_RE.match(host.lower()):
-            return "the domain does not allow localhost redirect URIs (allow_localhost_redirect_uri)"
-    if scheme == "http" and not registration.get("allowHttpSchemeRedirectUri"):
-        return "the domain does not allow plain http redirect URIs (allow_http_scheme_redirect_uri)"
-    if "*" in re.split(r"[?#]", uri, maxsplit=1)[0] and not registration.get("allowWildCardRedirectUri"):
-        return "the domain does not allow wildcards in redirect URIs"
-    if "#" in uri:
-        return "AM refuses a redirect URI with a #fragment"
-    return None
 
 
 class Application(Managed):
@@ -465,40 +426,40 @@ class Application(Managed):
                 raise ModuleError("id: no application with id %r in domain %r, or no permission to read it%s; remove id "
                                   "to create one"
                                   % (self.params["id"], self.domain.get("name"),
-                                     " (AM answers 403 to an id it does not know)" if self.am.last_lookup_denied else ""))
+                                     " (AM answers 403 to an id it does not know)" if self.am.last_lookup_denied else ""), "id")
             if app is not None and client_id and application_client_id(app) != client_id:
                 raise ModuleError(
                     "client_id: the application %r has client id %r, not %r, and AM can't change the client id of an "
                     "application: set client_id to %r, or delete it (state: absent) and create it again"
-                    % (app.get("name"), application_client_id(app), client_id, application_client_id(app)))
+                    % (app.get("name"), application_client_id(app), client_id, application_client_id(app)), "client_id")
             return app
         if client_id or self.wanted.get("name"):
             return find_application(self.am, self.domain["id"], client_id=client_id, name=self.wanted.get("name"))
-        raise ModuleError("give client_id, name or id to find the application")
+        raise ModuleError("give client_id, name or id to find the application", "client_id")
 
     # -- what it takes ----------------------------------------------------------------------------------
-    def steps(self, current):
-        if self.state == "present":
-            self.check(current)
-        return self.converge(current, self.create, self.update, self.delete)
+    def prepare(self, current):
+        """The identity providers: given by name or id, or the domain's default one for a new application."""
+        if current is None and "identity_providers" not in self.wanted:
+            self.wanted["identity_providers"] = [self.default_identity_provider()]
+        if self.wanted.get("identity_providers"):
+            self.resolve_identity_providers(current)
 
     def check(self, current):
         """Everything AM would refuse, found before any write."""
+        if self.state == "absent":
+            return
         if current is None:
             for option in ("name", "type"):
                 if option not in self.wanted:
                     raise ModuleError("%s is required to create the application %r" % (
-                        option, self.wanted.get("client_id") or self.wanted.get("name")))
+                        option, self.wanted.get("client_id") or self.wanted.get("name")), option)
             self.check_client_id_free()
-            if "identity_providers" not in self.wanted:
-                self.wanted["identity_providers"] = [self.default_identity_provider()]
         elif "type" in self.wanted and (current.get("type") or "").lower() != self.wanted["type"]:
             raise ModuleError(
                 "type: the application %r is a %s application, not %s; AM changes the type of an application only with "
                 "its own call, which resets its grant types: delete it (state: absent) and create it again"
-                % (current.get("name"), (current.get("type") or "").lower(), self.wanted["type"]))
-        if self.wanted.get("identity_providers"):
-            self.resolve_identity_providers(current)
+                % (current.get("name"), (current.get("type") or "").lower(), self.wanted["type"]), "type")
         after = self.description.apply(current or self.skeleton(), self.wanted)
         # A new application is checked whole; an existing one for what changes.
         changed = self.description.differences(self.wanted, current) if current is not None else list(DESCRIPTION.by_option)
@@ -525,13 +486,13 @@ class Application(Managed):
             if not grant_types or unknown:
                 raise ModuleError("grant_types: %s; AM accepts %s" % (
                     "give at least one" if not grant_types else "%s %s not a grant type AM knows" % (
-                        ", ".join(unknown), "is" if len(unknown) == 1 else "are"), ", ".join(GRANT_TYPES)))
+                        ", ".join(unknown), "is" if len(unknown) == 1 else "are"), ", ".join(GRANT_TYPES)), "grant_types")
             if "refresh_token" in grant_types and not set(REFRESHABLE) & set(g.split("~")[0] for g in grant_types):
-                raise ModuleError("grant_types: refresh_token needs authorization_code or password with it")
+                raise ModuleError("grant_types: refresh_token needs authorization_code or password with it", "grant_types")
         if {"grant_types", "token_endpoint_auth_method"} & set(changed) and oauth.get("tokenEndpointAuthMethod") == "none" \
                 and (app_type == "service" or "client_credentials" in grant_types):
             raise ModuleError("token_endpoint_auth_method: none (a public client) can't use the client_credentials grant "
-                              "nor be a service application; use client_secret_basic")
+                              "nor be a service application; use client_secret_basic", "token_endpoint_auth_method")
         if "redirect_uris" in changed or "grant_types" in changed:
             registration = get_path(self.domain, ("oidc", "clientRegistrationSettings")) or {}
             for uri in oauth.get("redirectUris") or []:
@@ -541,20 +502,20 @@ class Application(Managed):
                     self.module.warn("in check mode, the domain %r refuses the redirect URI %r for now (%s): the prediction "
                                      "assumes an earlier task allows it" % (self.domain.get("name"), uri, problem))
                 elif problem:
-                    raise ModuleError("redirect_uris: AM refuses %r in domain %r: %s" % (uri, self.domain.get("name"), problem))
+                    raise ModuleError("redirect_uris: AM refuses %r in domain %r: %s" % (uri, self.domain.get("name"), problem), "redirect_uris")
             if not oauth.get("redirectUris") and app_type != "service":
-                raise ModuleError("redirect_uris: AM requires at least one redirect URI for a %s application" % app_type)
+                raise ModuleError("redirect_uris: AM requires at least one redirect URI for a %s application" % app_type, "redirect_uris")
         scopes = [item.get("scope") for item in oauth.get("scopeSettings") or []]
         defaults = set(self.wanted.get("default_scopes") or [])
         if "default_scopes" in changed and not defaults <= set(scopes):
-            raise ModuleError("default_scopes: %s must also be in scopes" % ", ".join(sorted(defaults - set(scopes))))
+            raise ModuleError("default_scopes: %s must also be in scopes" % ", ".join(sorted(defaults - set(scopes))), "default_scopes")
         if {"scopes", "default_scopes"} & set(changed) and scopes:
             known = set(scope.get("key") for scope in self.am.scopes(self.domain["id"]))
             unknown = [scope for scope in scopes if scope not in known]
             if unknown:
                 raise ModuleError("scopes: %s %s not a scope of domain %r; create %s in the domain first (AM: Settings > "
                                   "Scopes)" % (", ".join(unknown), "is" if len(unknown) == 1 else "are",
-                                               self.domain.get("name"), "it" if len(unknown) == 1 else "them"))
+                                               self.domain.get("name"), "it" if len(unknown) == 1 else "them"), "scopes")
 
     def check_client_id_free(self):
         """AM refuses a client id an MCP server holds (applications were searched already)."""
@@ -565,7 +526,7 @@ class Application(Managed):
         if server is not None:
             raise ModuleError("client_id: %r is the client id of the MCP server %r in domain %r; client ids are unique among "
                               "applications and MCP servers: choose another client_id"
-                              % (client_id, server.get("name"), self.domain.get("name")))
+                              % (client_id, server.get("name"), self.domain.get("name")), "client_id")
 
     def identity_providers(self):
         if self.providers is None:
@@ -579,7 +540,7 @@ class Application(Managed):
         if not chosen:
             raise ModuleError(
                 "identity_providers: domain %r has %s identity providers and no default one; say which users log in "
-                "with (%s)" % (self.domain.get("name"), len(providers), ", ".join(repr(p.get("name")) for p in providers) or "none"))
+                "with (%s)" % (self.domain.get("name"), len(providers), ", ".join(repr(p.get("name")) for p in providers) or "none"), "identity_providers")
         return chosen[0]["id"]
 
     def resolve_identity_providers(self, current):
@@ -596,81 +557,57 @@ class Application(Managed):
             match = [p for p in providers if value in (p.get("id"), p.get("name"))]
             if not match:
                 raise ModuleError("identity_providers: domain %r has no identity provider %r (it has %s)" % (
-                    self.domain.get("name"), value, ", ".join(repr(p.get("name")) for p in providers) or "none"))
+                    self.domain.get("name"), value, ", ".join(repr(p.get("name")) for p in providers) or "none"), "identity_providers")
             ids.append(match[0]["id"])
         self.wanted["identity_providers"] = words(ids)
 
     # -- steps --------------------------------------------------------------------------------------------
     def create(self, wanted):
-        body = dict(name=wanted["name"], type=wanted["type"].upper())
-        for option, key in (("description", "description"), ("redirect_uris", "redirectUris"), ("client_id", "clientId"),
-                            ("client_secret", "clientSecret")):
-            if wanted.get(option) is not None:
-                body[key] = wanted[option]
+        body = self.description.create_body(wanted)
         predicted = self.description.apply(self.skeleton(), wanted)
 
         def run(_nothing):
             try:
                 created = self.am.create_application(self.domain["id"], body) or {}
             except GraviteeError as exc:
-                raise explain(exc)
+                raise explain(exc, "scopes")
             raw_secret = get_path(created, OAUTH + ("clientSecret",))
             created = without_secrets(created)
             rest = self.description.differences(wanted, created)
             if rest:
                 try:
-                    created = self.am.patch_application(self.domain["id"], created["id"], self.patch_body(created, rest)) or created
+                    created = self.am.patch_application(self.domain["id"], created["id"],
+                                                        self.description.patch(wanted, rest, created)) or created
                 except GraviteeError as exc:
                     self.am.delete_application(self.domain["id"], created["id"])
                     exc.hint = ("AM created the application but refused its settings (%s), so it was deleted again"
                                 % ", ".join(rest))
-                    raise explain(exc)
+                    raise explain(exc, "scopes")
             if "client_secret" not in wanted and get_path(created, OAUTH + ("tokenEndpointAuthMethod",)) != "none":
                 self.generated_secret = raw_secret
             return created
 
-        return Step("create", lambda _nothing: predicted, run)
-
-    def patch_body(self, current, options):
-        predicted = self.description.apply(current, self.wanted, options)
-        body = {}
-        for option in options:
-            for key in PATCH_KEYS[option]:
-                set_path(body, key, copy.deepcopy(get_path(predicted, key)))
-        return body
+        return Step(lambda _nothing: predicted, run)
 
     def update(self, current, options):
-        body = self.patch_body(current, options)
+        body = self.description.patch(self.wanted, options, current)
 
         def run(app):
             try:
                 return self.am.patch_application(self.domain["id"], app["id"], body)
             except GraviteeError as exc:
-                raise explain(exc)
+                raise explain(exc, "scopes")
 
-        return Step("update", lambda app: self.description.apply(app, self.wanted, options), run)
+        return Step(lambda app: self.description.apply(app, self.wanted, options), run)
 
     def delete(self, current):
         def run(app):
             try:
                 self.am.delete_application(self.domain["id"], app["id"])
             except GraviteeError as exc:
-                raise explain(exc)
+                raise explain(exc, "scopes")
 
-        return Step("delete", lambda _app: None, run)
-
-    def shown(self, obj):
-        """The documented keys, in the compared form, never a secret."""
-        if obj is None:
-            return None
-        values = self.description.read(obj)
-        view = dict(id=obj.get("id"), clientId=application_client_id(obj), name=obj.get("name"),
-                    type=(obj.get("type") or "").lower() or None, description=obj.get("description"),
-                    redirectUris=values["redirect_uris"], grantTypes=values["grant_types"],
-                    tokenEndpointAuthMethod=values["token_endpoint_auth_method"], forcePKCE=values["force_pkce"],
-                    scopes=values["scopes"], defaultScopes=values["default_scopes"],
-                    identityProviders=values["identity_providers"], template=values["template"])
-        return dict((key, value) for key, value in view.items() if value is not None)
+        return Step(lambda _app: None, run)
 
 
 def without_secrets(app):
@@ -680,18 +617,6 @@ def without_secrets(app):
     if isinstance(get_path(app, OAUTH), dict):
         get_path(app, OAUTH).pop("clientSecret", None)
     return app
-
-
-def explain(exc):
-    """Name the option at fault in AM's answer to a write of an application."""
-    message = (exc.message or "").lower()
-    if exc.status == 400 and CLIENT_TAKEN_RE.search(exc.message or ""):
-        exc.hint = (exc.hint + ". " if exc.hint else "") + (
-            "client_id: another application or an MCP server of the domain already uses it; choose another client_id")
-    elif exc.status == 400 and CIMD_TEMPLATE_MESSAGE in message:
-        exc.hint = ("the application is the domain's CIMD template: disable Client ID Metadata Documents first "
-                    "(am_domain_settings cimd.enabled: false), or make another application the template")
-    return exc
 
 
 def run(module):

@@ -247,30 +247,25 @@ domain:
   sample: {"id": "2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e", "name": "mcp", "hrid": "mcp"}
 """
 
-import re
 
 from ansible_collections.mcpgate.gravitee.plugins.module_utils.am import (
     AmApi,
     application_client_id,
+    cimd_host_ok,
     find_application,
     find_domain,
     version_tuple,
 )
 from ansible_collections.mcpgate.gravitee.plugins.module_utils.client import GraviteeError
-from ansible_collections.mcpgate.gravitee.plugins.module_utils.managed import Description, Field, Managed, Step, get_path, set_path
+from ansible_collections.mcpgate.gravitee.plugins.module_utils.managed import Description, Field, Managed, Step, get_path, set_path, words
 from ansible_collections.mcpgate.gravitee.plugins.module_utils.module import GraviteeModule, ModuleError
 
 DCR = ("oidc", "clientRegistrationSettings")
 DCR_OPTION = "dynamic_client_registration."
 CIMD = ("oidc", "cimdSettings")
 CIMD_OPTION = "cimd."
-# DomainServiceImpl#validateCIMDSettings (AM 4.12.4): allowed domains, and the numbers that must be above 0.
-CIMD_HOST_RE = re.compile(r"^(\*\.)?([a-zA-Z0-9-]{1,63}\.)+[a-zA-Z0-9-]{1,63}$")
+# DomainServiceImpl#validateCIMDSettings (AM 4.12.4): the numbers that must be above 0.
 CIMD_POSITIVE = ("fetch_timeout_ms", "max_response_size_kb", "cache_ttl_seconds", "cache_max_entries")
-
-
-def scopes(values):
-    return sorted(set(value.strip() for value in values or [] if value and value.strip()))
 
 
 def allowed_scopes(domain):
@@ -294,15 +289,15 @@ DESCRIPTION = Description(
     dcr_flag("open", "isOpenDynamicClientRegistrationEnabled"),
     dcr_flag("allow_localhost_redirect_uri", "allowLocalhostRedirectUri"),
     dcr_flag("allow_http_scheme_redirect_uri", "allowHttpSchemeRedirectUri"),
-    Field(DCR_OPTION + "default_scopes", key=DCR + ("defaultScopes",), type="list", elements="str", normalize=scopes, missing=[]),
+    Field(DCR_OPTION + "default_scopes", key=DCR + ("defaultScopes",), type="list", elements="str", normalize=words, missing=[]),
     Field(DCR_OPTION + "allowed_scopes", get=allowed_scopes, put=put_allowed_scopes, type="list", elements="str",
-          normalize=scopes, missing=[]),
+          normalize=words, missing=[]),
     Field("user_registration", key=("loginSettings", "registerEnabled"), type="bool", missing=False),
     # oidc.cimdSettings (AM 4.12): MODEL/oidc/CIMDSettings.java, with its defaults for a domain that has none.
     Field(CIMD_OPTION + "enabled", key=CIMD + ("enabled",), type="bool", missing=False),
     # Given as a client id (or id), compared once resolved to the application's id (DomainSettings.resolve_template).
     Field(CIMD_OPTION + "template", key=CIMD + ("templateId",)),
-    Field(CIMD_OPTION + "allowed_domains", key=CIMD + ("allowedDomains",), type="list", elements="str", normalize=scopes,
+    Field(CIMD_OPTION + "allowed_domains", key=CIMD + ("allowedDomains",), type="list", elements="str", normalize=words,
           missing=[]),
     Field(CIMD_OPTION + "allow_unsecured_http_uri", key=CIMD + ("allowUnsecuredHttpUri",), type="bool", missing=False),
     Field(CIMD_OPTION + "allow_private_ip_address", key=CIMD + ("allowPrivateIpAddress",), type="bool", missing=False),
@@ -322,21 +317,17 @@ class DomainSettings(Managed):
         super(DomainSettings, self).__init__(module)
         self.am = AmApi.of(module)
         self.domain = None
+        self.cimd_changing = False
 
     def find(self):
         self.domain = find_domain(self.am, self.params["domain"])
         return self.domain
 
-    def steps(self, current):
-        if any(field.option in self.wanted for field in CIMD_FIELDS):
-            self.check_cimd(current)
-        return self.converge(current, None, self.update, None)
-
     # -- CIMD (AM 4.12) ---------------------------------------------------------------------------------
-    def check_cimd(self, domain):
-        """Before any write: the template resolved to its id, AM 4.12 when something must change, and what AM checks
-        while CIMD is on (DomainServiceImpl#validateCIMDSettings)."""
+    def prepare(self, domain):
+        """When a CIMD setting must change: AM 4.12 or later, and the template given by client id resolved to its id."""
         changes = [field.option for field in CIMD_FIELDS if field.option in self.wanted and field.differs(self.wanted[field.option], domain)]
+        self.cimd_changing = bool(changes)
         if not changes:
             return
         if get_path(domain, CIMD) is None:
@@ -344,24 +335,30 @@ class DomainSettings(Managed):
             if version and version_tuple(version) < (4, 12):
                 raise ModuleError(
                     "cimd: AM %s has no Client ID Metadata Documents (they need AM 4.12.0 or later); remove the cimd "
-                    "settings (%s) or upgrade AM" % (version, ", ".join(changes)))
+                    "settings (%s) or upgrade AM" % (version, ", ".join(changes)), "cimd")
         if CIMD_OPTION + "template" in self.wanted:
             self.wanted[CIMD_OPTION + "template"] = self.resolve_template(domain)
+
+    def check(self, domain):
+        """What AM checks while CIMD is on (DomainServiceImpl#validateCIMDSettings), when a CIMD setting changes."""
+        if not self.cimd_changing:
+            return
         after = self.description.apply(domain, self.wanted)
         settings = dict((field.option[len(CIMD_OPTION):], field.get(after)) for field in CIMD_FIELDS)
         if not settings["enabled"]:
             return
         for option in CIMD_POSITIVE:
             if settings[option] is not None and settings[option] <= 0:
-                raise ModuleError("cimd.%s: AM needs a number above 0, got %s" % (option, settings[option]))
-        wrong = [host for host in settings["allowed_domains"] or [] if len(host) > 253 or not CIMD_HOST_RE.match(host)]
+                raise ModuleError("cimd.%s: AM needs a number above 0, got %s" % (option, settings[option]), "cimd." + option)
+        wrong = [host for host in settings["allowed_domains"] or [] if not cimd_host_ok(host)]
         if wrong:
             raise ModuleError(
                 "cimd.allowed_domains: AM refuses %s: give domain names with at least one dot (vscode.dev), or '*.' and "
-                "a domain for its subdomains" % ", ".join(repr(host) for host in wrong))
+                "a domain for its subdomains" % ", ".join(repr(host) for host in wrong), "cimd.allowed_domains")
         if not settings["template"]:
             raise ModuleError("cimd.template: AM enables Client ID Metadata Documents only with a template application; "
-                              "give the client id of an application with template: true (am_application)")
+                              "give the client id of an application with template: true (am_application)",
+                              "cimd.template")
 
     def resolve_template(self, domain):
         """The id of the template application given by client id or id; the domain's own template is read alone."""
@@ -374,7 +371,8 @@ class DomainSettings(Managed):
         if app is None:
             if not self.module.check_mode:
                 raise ModuleError("cimd.template: domain %r has no application with client id (or id) %r; create it first "
-                                  "(am_application with template: true)" % (domain.get("name"), given))
+                                  "(am_application with template: true)" % (domain.get("name"), given),
+                                  "cimd.template")
             self.module.warn("in check mode: domain %r has no application with client id (or id) %r yet; the prediction "
                              "assumes it is created, with template: true, before this task runs" % (domain.get("name"), given))
             return given
@@ -382,7 +380,7 @@ class DomainSettings(Managed):
             message = ("the application %r (client id %r) is not a template; AM accepts only an application with "
                        "template: true (am_application)" % (app.get("name"), application_client_id(app)))
             if not self.module.check_mode:
-                raise ModuleError("cimd.template: " + message)
+                raise ModuleError("cimd.template: " + message, "cimd.template")
             self.module.warn("in check mode, " + message + ": an earlier task is expected to make it one")
         return app["id"]
 
@@ -399,7 +397,7 @@ class DomainSettings(Managed):
             # The answer is the domain as the caller may see it: used when it shows what was patched.
             return answer if isinstance(answer, dict) and all(key in answer for key in body) else None
 
-        return Step("update", lambda domain: self.description.apply(domain, self.wanted, options), run)
+        return Step(lambda domain: self.description.apply(domain, self.wanted, options), run)
 
     def shown(self, obj):
         """The managed settings alone, AM defaults filled in; the CIMD ones only when asked for (AM 4.12)."""

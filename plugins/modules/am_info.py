@@ -35,13 +35,6 @@ options:
       - Look up the MCP server with this client id only, instead of reading every MCP server of the domain.
       - On AM 4.11 and later the server narrows the list itself (C(q)); AM 4.10 ignores C(q) and returns the plain
         list, which is read until the MCP server is found.
-      - With O(resource_identifier), RV(mcp_servers) holds that MCP server alone when it already has the
-        identifier (identifiers are unique in a domain, so no other MCP server holds it); otherwise every MCP
-        server of the domain, since AM has no lookup by resource identifier.
-    type: str
-  resource_identifier:
-    description:
-      - The resource identifier the MCP server with O(client_id) should have; see O(client_id).
     type: str
 """
 
@@ -58,11 +51,10 @@ EXAMPLES = r"""
   ansible.builtin.debug:
     msg: "https://am-gateway.example.com/{{ am.domain.path | trim('/') }}/oidc"
 
-- name: Who holds the MCP server's identifier, before anything is written
+- name: The domain's MCP servers, looked up by the weather MCP server's client id first
   mcpgate.gravitee.am_info:
     domain: mcp
     client_id: weather-mcp
-    resource_identifier: https://gw.example.com/weather-mcp
   register: am_weather
 """
 
@@ -170,7 +162,7 @@ def run(module):
     am = AmApi.of(module)
     domain = find_domain(am, params["domain"])
     try:
-        servers = mcp_servers(am, domain["id"], params["client_id"], params["resource_identifier"])
+        servers = mcp_servers(am, domain["id"], params["client_id"])
         supported = True
     except GraviteeError as exc:
         # Before AM 4.10 the protected-resources path does not exist.
@@ -180,22 +172,18 @@ def run(module):
     module.exit(domain=present(domain), mcp_servers_supported=supported, mcp_servers=present(servers))
 
 
-def mcp_servers(am, domain_id, client_id, identifier):
-    """Every MCP server of the domain, or, with ``client_id``, the fewest that answer who holds what."""
+def mcp_servers(am, domain_id, client_id):
+    """Every MCP server of the domain; with ``client_id``, looked up first by it (the answer holds them all on AM 4.10)."""
     if not client_id:
         return am.mcp_servers(domain_id)
-    mine, every_server = find_mcp_server_by_client_id(am, domain_id, client_id)
-    if mine is not None and identifier is not None:
-        held = [(item or "").strip().lower() for item in mine.get("resourceIdentifiers") or []]
-        if identifier.strip().lower() in held:
-            return [mine]
+    _mine, every_server = find_mcp_server_by_client_id(am, domain_id, client_id)
     return every_server if every_server is not None else am.mcp_servers(domain_id)
 
 
 def main():
     module = GraviteeModule(
         "am",
-        dict(domain=dict(type="str", required=True), client_id=dict(type="str"), resource_identifier=dict(type="str")),
+        dict(domain=dict(type="str", required=True), client_id=dict(type="str")),
     )
     module.run(run)
 

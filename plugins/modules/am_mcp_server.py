@@ -293,9 +293,9 @@ from ansible_collections.mcpgate.gravitee.plugins.module_utils.module import Gra
 def check_name(name):
     name = name or ""
     if not name.strip() or len(name.strip()) > 64:
-        raise ModuleError("name: the name of an MCP server must have 1 to 64 characters, got %r" % name)
+        raise ModuleError("name: the name of an MCP server must have 1 to 64 characters, got %r" % name, "name")
     if name[0].isspace():
-        raise ModuleError("name: AM refuses a name that begins with a space: %r" % name)
+        raise ModuleError("name: AM refuses a name that begins with a space: %r" % name, "name")
     return name.strip()
 
 
@@ -307,7 +307,7 @@ def identifiers(values):
         if identifier not in result:
             result.append(identifier)
     if not result:
-        raise ModuleError("resource_identifiers: give at least one URL")
+        raise ModuleError("resource_identifiers: give at least one URL", "resource_identifiers")
     return result
 
 
@@ -318,13 +318,14 @@ def tools(values):
     for index, tool in enumerate(values):
         key = (tool.get("key") or "").strip()
         if not 1 <= len(key) <= 64 or not TOOL_KEY_RE.match(key):
-            raise ModuleError("tools[%d].key: %r is not a valid tool key (1 to 64 letters, digits, '_' or '-')" % (index, tool.get("key")))
+            raise ModuleError("tools[%d].key: %r is not a valid tool key (1 to 64 letters, digits, '_' or '-')" % (index, tool.get("key")),
+                              "tools")
         if key in seen:
-            raise ModuleError("tools[%d].key: %r appears twice; tool keys must be unique" % (index, key))
+            raise ModuleError("tools[%d].key: %r appears twice; tool keys must be unique" % (index, key), "tools")
         seen.add(key)
         scopes = tool.get("scopes") or []
         if any(not (scope or "").strip() for scope in scopes):
-            raise ModuleError("tools[%d].scopes: a scope must not be empty (tool %r)" % (index, key))
+            raise ModuleError("tools[%d].scopes: a scope must not be empty (tool %r)" % (index, key), "tools")
         result.append({"key": key, "description": (tool.get("description") or "").strip(), "scopes": sorted(set(scopes)),
                        "type": MCP_TOOL.lower()})
     return sorted(result, key=lambda tool: tool["key"])
@@ -340,15 +341,15 @@ def put_tools(server, values):
 
 
 DESCRIPTION = Description(
-    Field("name", key=["name"], normalize=check_name),
+    Field("name", key=["name"], normalize=check_name, view="name"),
     # AM stores a blank description as none.
-    Field("description", key=["description"], normalize=lambda text: text.strip() or None),
+    Field("description", key=["description"], normalize=lambda text: text.strip() or None, view="description"),
     Field("resource_identifiers", key=["resourceIdentifiers"], type="list", elements="str", aliases=["resource_identifier"],
-          normalize=identifiers, unordered=True),
-    Field("client_id", key=["clientId"], create_only=True),
+          normalize=identifiers, unordered=True, view="resourceIdentifiers"),
+    Field("client_id", key=["clientId"], create_only=True, view="clientId"),
     Field("client_secret", key=["clientSecret"], create_only=True, secret=True),
     Field("tools", get=lambda server: server.get("features") or [], put=put_tools, normalize=tools, type="list",
-          elements="dict", options=dict(
+          elements="dict", view="features", options=dict(
               key=dict(type="str", required=True, no_log=False),
               description=dict(type="str"),
               scopes=dict(type="list", elements="str", default=[]),
@@ -368,7 +369,7 @@ class McpServer(Managed):
         self.created_scopes = []
         for index, scope in enumerate(self.params["create_scopes"]):
             if not scope or re.search(r"\s", scope):
-                raise ModuleError("create_scopes[%d]: %r is not a scope key (no spaces, not empty)" % (index, scope))
+                raise ModuleError("create_scopes[%d]: %r is not a scope key (no spaces, not empty)" % (index, scope), "create_scopes")
         # The first identifier as the user gave it identifies the server when no client id is given.
         self.identity = identifiers(self.params["resource_identifiers"])[0] if self.params["resource_identifiers"] else None
         for warning in self.warnings():
@@ -407,7 +408,7 @@ class McpServer(Managed):
                 raise ModuleError("id: no MCP server with id %r in domain %r, or no permission to read it%s; remove id "
                                   "to create one"
                                   % (self.params["id"], self.domain.get("name"),
-                                     " (AM answers 403 to an id it does not know)" if self.am.last_lookup_denied else ""))
+                                     " (AM answers 403 to an id it does not know)" if self.am.last_lookup_denied else ""), "id")
             if server is not None and client_id and server.get("clientId") != client_id:
                 raise self.immutable(server)
             return server
@@ -421,19 +422,21 @@ class McpServer(Managed):
             self.every_server = self.am.mcp_servers(self.domain["id"])
         return self.every_server
 
-    def steps(self, current):
-        scope_steps = []
-        if self.state == "present":
-            options = self.description.differences(self.wanted, current) if current is not None else None
-            if current is None or "resource_identifiers" in options:
-                self.check_free(current)
-            # AM stores unknown scopes on create (no token could ever get them) and refuses them on update.
-            if self.params["create_scopes"] or (self.wanted.get("tools") and (current is None or "tools" in options)):
-                scope_steps = self.check_scopes()
-        steps = scope_steps + self.converge(current, self.create, self.update, self.delete)
-        if self.state == "present" and current is not None and self.params["new_client_secret"]:
-            steps.append(self.new_secret(current))
-        return steps
+    def changing(self, current, option):
+        return current is None or option in self.description.differences(self.wanted, current)
+
+    def check(self, current):
+        if self.state == "present" and self.changing(current, "resource_identifiers"):
+            self.check_free(current)
+
+    def before(self, current):
+        # AM stores unknown scopes on create (no token could ever get them) and refuses them on update.
+        if self.params["create_scopes"] or (self.wanted.get("tools") and self.changing(current, "tools")):
+            return self.check_scopes()
+        return []
+
+    def after(self, current, predicted):
+        return [self.new_secret(current)] if current is not None and self.params["new_client_secret"] else []
 
     # -- checks before any write ------------------------------------------------------------------
     def check_free(self, current):
@@ -451,11 +454,11 @@ class McpServer(Managed):
                     "resource_identifiers: %s already belong%s to the MCP server %r (client id %r) in domain %r; an "
                     "identifier can belong to one MCP server only: remove it there first, or manage that server"
                     % (", ".join(held), "s" if len(held) == 1 else "", other.get("name"), other.get("clientId"),
-                       self.domain.get("name"))
+                       self.domain.get("name")), "resource_identifiers"
                 )
             if current is None and client_id and other.get("clientId") == client_id:
                 raise ModuleError("client_id: %r is already the client id of the MCP server %r in domain %r; choose "
-                                  "another client_id" % (client_id, other.get("name"), self.domain.get("name")))
+                                  "another client_id" % (client_id, other.get("name"), self.domain.get("name")), "client_id")
 
     def check_scopes(self):
         """AM refuses unknown scopes on update (and stores them on create, where no token could ever get them): the
@@ -470,7 +473,7 @@ class McpServer(Managed):
                 raise ModuleError(
                     "tools[%d].scopes: %s %s not a scope of domain %r; create %s in the domain first (AM: Settings > "
                     "Scopes)" % (index, ", ".join(unknown), "is" if len(unknown) == 1 else "are", self.domain.get("name"),
-                                 "it" if len(unknown) == 1 else "them")
+                                 "it" if len(unknown) == 1 else "them"), "tools"
                 )
         return steps
 
@@ -481,14 +484,14 @@ class McpServer(Managed):
             self.am.create_scope(self.domain["id"], body)
 
         self.created_scopes.append(key)
-        return Step("create scope %s" % key, lambda server: server, run)
+        return Step(lambda server: server, run)
 
     def immutable(self, server):
         return ModuleError(
             "client_id: the MCP server %r (resource identifiers %s) has client id %r, not %r, and AM can't change the "
             "client id of an MCP server: set client_id to %r, or delete the server (state: absent) and create it again "
             "with the new client id" % (server.get("name"), ", ".join(server.get("resourceIdentifiers") or []),
-                                        server.get("clientId"), self.wanted.get("client_id"), server.get("clientId"))
+                                        server.get("clientId"), self.wanted.get("client_id"), server.get("clientId")), "client_id"
         )
 
     # -- steps ------------------------------------------------------------------------------------
@@ -505,7 +508,7 @@ class McpServer(Managed):
             # The 201 holds only id, name, clientId and the secret; the rest is what was sent, as AM stores it.
             return dict(body, id=answer.get("id"), clientId=answer.get("clientId") or wanted.get("client_id"))
 
-        return Step("create", lambda _nothing: body, run)
+        return Step(lambda _nothing: body, run)
 
     def update(self, current, options):
         body = self.description.patch(self.wanted, options)
@@ -516,7 +519,7 @@ class McpServer(Managed):
             except GraviteeError as exc:
                 raise explain(exc)
 
-        return Step("update", lambda server: self.description.apply(server, self.wanted, options), run)
+        return Step(lambda server: self.description.apply(server, self.wanted, options), run)
 
     def new_secret(self, current):
         """A secret added (AM 4.11+), or on AM 4.10, which has no secrets endpoint, the server created again."""
@@ -537,29 +540,20 @@ class McpServer(Managed):
                 self.generated_secret = answer.get("clientSecret")
                 return dict(body, id=answer.get("id"))
 
-            return Step("recreate", lambda server: dict(recreated, id=None), recreate)
+            return Step(lambda server: dict(recreated, id=None), recreate)
 
         def add(server):
             # Named after the time, so that runs never collide on a name (AM refuses a name a secret already has).
             name = "mcpgate %s" % time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
             self.generated_secret = self.am.create_mcp_server_secret(self.domain["id"], server["id"], name).get("secret")
 
-        return Step("add a client secret", lambda server: server, add)
+        return Step(lambda server: server, add)
 
     def delete(self, current):
         def run(server):
             self.am.delete_mcp_server(self.domain["id"], server["id"])
 
-        return Step("delete", lambda _server: None, run)
-
-    def shown(self, obj):
-        """The documented keys, in the compared form, never a secret."""
-        if obj is None:
-            return None
-        values = self.description.read(obj)
-        view = dict(id=obj.get("id"), clientId=obj.get("clientId"), name=values["name"], description=values["description"],
-                    resourceIdentifiers=values["resource_identifiers"], features=values["tools"])
-        return dict((key, value) for key, value in view.items() if value is not None)
+        return Step(lambda _server: None, run)
 
 
 def run(module):

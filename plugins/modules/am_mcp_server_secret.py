@@ -172,7 +172,7 @@ SHOWN_KEYS = ("id", "name", "createdAt", "expiresAt")
 def secret_name(name):
     name = (name or "").strip()  # AM trims the name of a new secret
     if not name:
-        raise ModuleError("name: give the name of the secret")
+        raise ModuleError("name: give the name of the secret", "name")
     return name
 
 
@@ -193,20 +193,17 @@ class McpServerSecret(Managed):
         self.generated_secret = None
         self.deleted = []
         if self.params["exclusive"] and self.state == "absent":
-            raise ModuleError("exclusive applies to state: present (the secret named name is then the only one left)")
+            raise ModuleError("exclusive applies to state: present (the secret named name is then the only one left)", "exclusive")
 
     def find(self):
         self.domain = find_domain(self.am, self.params["domain"])
         client_id = self.params["client_id"]
         self.server, _every = find_mcp_server_by_client_id(self.am, self.domain["id"], client_id)
         if self.server is None:
-            if self.state == "absent":
-                return None  # without its MCP server a secret is absent
-            if not self.module.check_mode:
-                raise ModuleError("client_id: no MCP server with client id %r in domain %r; create it first with "
-                                  "mcpgate.gravitee.am_mcp_server" % (client_id, self.domain.get("name")))
-            self.module.warn("in check mode, MCP server %r does not exist yet: the secret is predicted added to the "
-                             "MCP server an earlier task would create" % client_id)
+            # Without its MCP server a secret is absent.
+            self.missing_parent(ModuleError("client_id: no MCP server with client id %r in domain %r; create it first with "
+                                            "mcpgate.gravitee.am_mcp_server" % (client_id, self.domain.get("name")), "client_id"),
+                                "MCP server %r" % client_id)
             # AM creates an MCP server with one secret of its own: exclusive would delete it.
             self.server, self.secrets = {}, [{"name": "(the secret AM generates with the MCP server)"}]
             return None
@@ -226,36 +223,22 @@ class McpServerSecret(Managed):
         self.found = [shown(s) for s in self.secrets]
         return next((s for s in self.secrets if s.get("name") == self.wanted["name"]), None)
 
-    def steps(self, current):
-        if self.state == "absent":
-            if current is None:
-                return []
-            if len(self.secrets) <= 1:
-                raise ModuleError("secret %r is the only secret of MCP server %r, and AM keeps at least one: add another "
-                                  "first" % (current.get("name"), self.params["client_id"]))
-            return [self.delete(current)]
-        steps = [self.create()] if current is None else []
-        if self.params["exclusive"]:
-            steps += [self.delete(other) for other in self.secrets if other is not current]
-        return steps
+    def collection(self):
+        return self.am.domains_path(self.domain["id"], "protected-resources", self.server["id"], "secrets")
 
-    def create(self):
-        def run(_nothing):
-            answer = self.am.create_mcp_server_secret(self.domain["id"], self.server["id"], self.wanted["name"]) or {}
-            self.generated_secret = answer.get("secret")
-            self.secrets.append(answer)
-            return answer
+    def check(self, current):
+        if self.state == "absent" and len(self.secrets) <= 1:
+            raise ModuleError("secret %r is the only secret of MCP server %r, and AM keeps at least one: add another "
+                              "first" % (current.get("name"), self.params["client_id"]), "state")
 
-        return Step("add", lambda _nothing: {"name": self.wanted["name"]}, run)
+    def after(self, current, predicted):
+        return [self.delete(other) for other in self.secrets if other is not current] if self.params["exclusive"] else []
 
-    def delete(self, secret):
-        self.deleted.append(secret.get("name"))
-
-        def run(_current):
-            self.am.delete_mcp_server_secret(self.domain["id"], self.server["id"], secret["id"])
-
+    def delete(self, current):
+        self.deleted.append(current.get("name"))
+        delete = super(McpServerSecret, self).delete(current)
         # The managed secret is unchanged by the deletion of another; deleting it leaves nothing.
-        return Step("delete %s" % secret.get("name"), lambda current: None if current is secret else current, run)
+        return Step(lambda obj: None if obj is current else obj, lambda _obj: delete.run(current))
 
     def shown(self, obj):
         return shown(obj) if obj is not None else None
@@ -263,7 +246,9 @@ class McpServerSecret(Managed):
 
 def run(module):
     secret = McpServerSecret(module)
-    _before, after = secret.ensure()
+    before, after = secret.ensure()
+    if after is not None and before is None and not module.check_mode:
+        secret.generated_secret = after.get("secret")  # AM's answer to the create: the raw secret, this once
     left = [s for s in secret.secrets if s.get("name") not in secret.deleted]
     if after is not None and not any(s.get("name") == after.get("name") for s in left):
         left.append(after)  # predicted, in check mode

@@ -202,6 +202,7 @@ from ansible_collections.mcpgate.gravitee.plugins.module_utils.apim import (
     mcp_proxy_api,
     put_context_path,
     put_target,
+    require_plugin,
     shown_path,
     target,
 )
@@ -240,7 +241,7 @@ class McpProxyApi(Managed):
             if api is None and self.state != "absent":
                 raise ModuleError(
                     "id: no API with id %s in environment %s; to create an API, give its context_path instead of an id"
-                    % (self.params["id"], self.apim.environment)
+                    % (self.params["id"], self.apim.environment), "id"
                 )
         else:
             path = self.wanted["context_path"]
@@ -248,39 +249,31 @@ class McpProxyApi(Managed):
         if api is not None and (api.get("definitionVersion") != "V4" or api.get("type") != MCP_PROXY_TYPE):
             kind = "a %s %s API" % (api.get("definitionVersion"), api.get("type") or "")
             if self.params["id"]:
-                raise ModuleError("API %s is %s; this module manages V4 MCP_PROXY APIs only" % (describe_api(api), kind))
+                raise ModuleError("API %s is %s; this module manages V4 MCP_PROXY APIs only" % (describe_api(api), kind),
+                                  "id")
             raise ModuleError(
                 "context_path %s is already used by API %s, %s, which this module does not manage; choose another "
-                "context_path" % (shown_path(self.wanted["context_path"]), describe_api(api), kind)
+                "context_path" % (shown_path(self.wanted["context_path"]), describe_api(api), kind), "context_path"
             )
         return api
 
-    def steps(self, current):
-        if self.state == "absent":
-            return [Step("delete", lambda api: None, self.delete)] if current is not None else []
-        if current is None and self.state == "started":
-            return [self.start_missing()]
-        steps = self.converge(current, self.create, self.update, None)
-        after = steps[0].predict(current) if steps else current
-        if self.state == "started":
-            steps += self.deploy_and_start(current, after)
-        elif self.state == "stopped" and after.get("state") == "STARTED":
-            steps.append(Step("stop", lambda api: dict(api, state="STOPPED"), self.stop))
-        return steps
+    def after(self, current, api):
+        if self.state == "started" and current is not None:
+            return self.deploy_and_start(current, api)
+        if self.state == "stopped" and api.get("state") == "STARTED":
+            return [Step(lambda api: dict(api, state="STOPPED"), self.stop)]
+        return []
 
     # -- create and update ------------------------------------------------------------------------
     def create(self, wanted):
+        if self.state == "started":
+            return self.start_missing()
         missing = [option for option in ("name", "context_path", "mcp_server_url") if not wanted.get(option)]
         if missing:
             raise ModuleError("%s required to create the API at %s" % (
-                " and ".join(missing) + (" is" if len(missing) == 1 else " are"), shown_path(wanted.get("context_path"))))
-        entrypoint = self.apim.plugin("entrypoints", MCP_PROXY_PLUGIN)
-        if entrypoint is None or not entrypoint.get("deployed"):
-            raise ModuleError(
-                "APIM has no deployable mcp-proxy entrypoint: %s" % (
-                    "APIM 4.10 or later with the MCP proxy plugins is required" if entrypoint is None
-                    else "the plugin is installed but the APIM licence does not allow it")
-            )
+                " and ".join(missing) + (" is" if len(missing) == 1 else " are"), shown_path(wanted.get("context_path"))),
+                missing[0])
+        require_plugin(self.apim, "entrypoints", MCP_PROXY_PLUGIN, needed_by="an MCP proxy API")
         body = self.description.apply(mcp_proxy_api(), wanted, [o for o in wanted if o != "labels"])
         predicted = dict(self.description.apply(body, wanted), state="STOPPED", deploymentState="NEED_REDEPLOY",
                          lifecycleState="CREATED", visibility=wanted.get("visibility") or "PRIVATE")
@@ -292,7 +285,7 @@ class McpProxyApi(Managed):
             return created
 
         # The create is its own check of the path (one the server refuses creates nothing); check mode asks first.
-        return Step("create", lambda _nothing: predicted, run, lambda _nothing: self.check_path_free(wanted["context_path"]))
+        return Step(lambda _nothing: predicted, run, lambda _nothing: self.check_path_free(wanted["context_path"]))
 
     def update(self, current, options):
         redeploy = any(option in DEPLOYED_OPTIONS for option in options)
@@ -306,7 +299,7 @@ class McpProxyApi(Managed):
             return self.path_refusal_named(lambda: self.apim.update_api(api["id"], self.description.apply(full, self.wanted, options), etag))
 
         verify = (lambda api: self.check_path_free(self.wanted["context_path"], api["id"])) if "context_path" in options else None
-        return Step("update", predict, run, verify)
+        return Step(predict, run, verify)
 
     def path_refusal_named(self, write):
         """A write whose context path the server refuses (taken, or inside another API's) fails naming the option."""
@@ -315,14 +308,15 @@ class McpProxyApi(Managed):
         except GraviteeError as exc:
             if exc.status == 400 and re.match(r"Path \[.*\] (already exists|is duplicated)", exc.message or ""):
                 raise ModuleError("context_path %s cannot be used: %s; choose another context_path"
-                                  % (shown_path(self.wanted.get("context_path")), exc.message.rstrip(".")))
+                                  % (shown_path(self.wanted.get("context_path")), exc.message.rstrip(".")), "context_path")
             raise
 
     def check_path_free(self, path, api_id=None):
         answer = self.apim.verify_paths([path], api_id)
         if answer.get("ok") is False:
             raise ModuleError("context_path %s cannot be used: %s; choose another context_path"
-                              % (shown_path(path), (answer.get("reason") or "the server refused it").rstrip(".")))
+                              % (shown_path(path), (answer.get("reason") or "the server refused it").rstrip(".")),
+                              "context_path")
 
     # -- lifecycle --------------------------------------------------------------------------------
     def deploy_and_start(self, current, api):
@@ -339,16 +333,16 @@ class McpProxyApi(Managed):
         # The first _start of an API never deployed (no deployedAt) deploys it too; later ones start the last
         # deployed definition, so pending changes need a deployment first.
         if deploy and not (start and not api.get("deployedAt")):
-            steps.append(Step("deploy", lambda a: dict(a, deploymentState="DEPLOYED"), self.deploy))
+            steps.append(Step(lambda a: dict(a, deploymentState="DEPLOYED"), self.deploy))
         if start:
-            steps.append(Step("start", lambda a: dict(a, state="STARTED", deploymentState="DEPLOYED"), self.start))
+            steps.append(Step(lambda a: dict(a, state="STARTED", deploymentState="DEPLOYED"), self.start))
         return steps
 
     def require_plan(self, current, api):
         if current is None or not self.apim.plans(current["id"], ACTIVE_PLAN_STATUSES):
             raise ModuleError(
                 "API %s has no published plan, and the gateway deploys an API only with one: publish a plan first "
-                "(mcpgate.gravitee.apim_plan with state: published), then run this task again" % describe_api(api)
+                "(mcpgate.gravitee.apim_plan with state: published), then run this task again" % describe_api(api), "state"
             )
 
     def start_missing(self):
@@ -357,13 +351,13 @@ class McpProxyApi(Managed):
             raise ModuleError(
                 "the API at %s does not exist yet, and the gateway deploys an API only with a published plan: create "
                 "it with state: present, publish a plan with mcpgate.gravitee.apim_plan, then use state: started"
-                % shown_path(self.wanted.get("context_path"))
+                % shown_path(self.wanted.get("context_path")), "state"
             )
         predicted = dict(self.description.apply(mcp_proxy_api(), self.wanted), state="STARTED", deploymentState="DEPLOYED")
         if self.module.check_mode:
             self.module.warn("in check mode, the API at %s does not exist yet: predicted as created by an earlier task "
                              "and started" % shown_path(self.wanted.get("context_path")))
-        return Step("start", lambda _nothing: predicted, run)
+        return Step(lambda _nothing: predicted, run)
 
     def deploy(self, api):
         self.apim.deploy_api(api["id"])
@@ -379,10 +373,13 @@ class McpProxyApi(Managed):
     def stop(self, api):
         self.apim.stop_api(api["id"])
 
-    def delete(self, api):
-        if api.get("state") == "STARTED":
-            self.apim.stop_api(api["id"])  # a started API can not be deleted (400 api.running)
-        self.apim.delete_api(api["id"])
+    def delete(self, current):
+        def run(api):
+            if api.get("state") == "STARTED":
+                self.apim.stop_api(api["id"])  # a started API can not be deleted (400 api.running)
+            self.apim.delete_api(api["id"])
+
+        return Step(lambda _api: None, run)
 
 
 def run(module):

@@ -37,6 +37,12 @@ options:
     type: list
     elements: str
     default: []
+  require_plugins:
+    description:
+      - Fail, naming the plugin, when the C(mcp-proxy) entrypoint or one of O(policies) is not installed or not
+        allowed by the licence, instead of returning it as V(null) or with C(deployed) V(false).
+    type: bool
+    default: false
 """
 
 EXAMPLES = r"""
@@ -47,11 +53,10 @@ EXAMPLES = r"""
     api: /weather-mcp
   register: apim
 
-- name: Fail early when the MCP proxy is missing or not licensed
-  ansible.builtin.assert:
-    that:
-      - apim.mcp_proxy_entrypoint is not none
-      - apim.mcp_proxy_entrypoint.deployed
+- name: Fail early when the MCP proxy or the mcp-acl policy is missing or not licensed
+  mcpgate.gravitee.apim_info:
+    policies: [mcp-acl]
+    require_plugins: true
 """
 
 RETURN = r"""
@@ -93,7 +98,7 @@ policies:
   sample: {"mcp-acl": {"id": "mcp-acl", "name": "AI - MCP ACL", "version": "1.0.4", "deployed": true}}
 """
 
-from ansible_collections.mcpgate.gravitee.plugins.module_utils.apim import ApimApi, find_api
+from ansible_collections.mcpgate.gravitee.plugins.module_utils.apim import MCP_PROXY_PLUGIN, ApimApi, find_api, require_plugin
 from ansible_collections.mcpgate.gravitee.plugins.module_utils.module import GraviteeModule, present
 
 
@@ -106,11 +111,15 @@ def plugin_view(plugin):
 
 def run(module):
     apim = ApimApi.of(module)
+
+    def read(kind, plugin_id, option=None):
+        return require_plugin(apim, kind, plugin_id, option) if module.params["require_plugins"] else apim.plugin(kind, plugin_id)
+
     result = {
-        "mcp_proxy_entrypoint": plugin_view(apim.plugin("entrypoints", "mcp-proxy")),
+        "mcp_proxy_entrypoint": plugin_view(read("entrypoints", MCP_PROXY_PLUGIN)),
         "api": None,
         "plans": [],
-        "policies": dict((policy, plugin_view(apim.plugin("policies", policy))) for policy in module.params["policies"]),
+        "policies": dict((policy, plugin_view(read("policies", policy, "policies"))) for policy in module.params["policies"]),
     }
     if module.params["api"]:
         api = find_api(apim, module.params["api"])
@@ -121,7 +130,8 @@ def run(module):
 
 
 def main():
-    module = GraviteeModule("apim", dict(api=dict(type="str"), policies=dict(type="list", elements="str", default=[])))
+    module = GraviteeModule("apim", dict(api=dict(type="str"), policies=dict(type="list", elements="str", default=[]),
+                                         require_plugins=dict(type="bool", default=False)))
     module.run(run)
 
 

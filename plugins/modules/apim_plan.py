@@ -299,7 +299,6 @@ needs_redeploy:
 
 from ansible_collections.mcpgate.gravitee.plugins.module_utils.apim import (
     ACTIVE_PLAN_STATUSES,
-    MCP_ACL_POLICY,
     MCP_PROXY_TYPE,
     SECURITY_TYPES,
     WWW_AUTHENTICATE,
@@ -307,13 +306,17 @@ from ansible_collections.mcpgate.gravitee.plugins.module_utils.apim import (
     describe_api,
     describe_plan,
     find_api,
-    get_mcp_acl,
     missing_api,
+    plan_security_type,
+    require_plugin,
+    require_v4,
+)
+from ansible_collections.mcpgate.gravitee.plugins.module_utils.mcp_acl import (
+    MCP_ACL_POLICY,
+    get_mcp_acl,
     normalize_mcp_acl,
     other_mcp_acl_steps,
-    plan_security_type,
     put_mcp_acl,
-    require_v4,
 )
 from ansible_collections.mcpgate.gravitee.plugins.module_utils.client import GraviteeError
 from ansible_collections.mcpgate.gravitee.plugins.module_utils.managed import Description, Field, Managed, Step
@@ -331,7 +334,7 @@ DESCRIPTION = Description(
     Field("propagate_auth_header", key=OAUTH2 + ("propagateAuthHeader",), type="bool"),
     Field("extract_payload", key=OAUTH2 + ("extractPayload",), type="bool"),
     Field("add_www_authenticate_header", key=OAUTH2 + (WWW_AUTHENTICATE,), type="bool"),
-    # The plan's "MCP ACL" flow (module_utils/apim.py: what the mcp-acl policy documents, and what it does not).
+    # The plan's "MCP ACL" flow (module_utils/mcp_acl.py: what the mcp-acl policy documents, and what it does not).
     Field("mcp_acl", get=get_mcp_acl, put=put_mcp_acl, normalize=normalize_mcp_acl, type="dict", options=dict(
         state=dict(type="str", choices=["present", "absent"], default="present"),
         authorizations=dict(type="list", elements="dict", default=[], options=dict(
@@ -352,6 +355,7 @@ MOVES = {"published": ("publish", "PUBLISHED"), "deprecated": ("deprecate", "DEP
 
 class Plan(Managed):
     description = DESCRIPTION
+    leaving_states = ("absent", "closed")
 
     def __init__(self, module):
         super(Plan, self).__init__(module)
@@ -361,17 +365,13 @@ class Plan(Managed):
         self.plans = []
         oauth2_set = [option for option in OAUTH2_OPTIONS if option in self.wanted]
         if oauth2_set and self.security == "KEY_LESS":
-            raise ModuleError("%s only apply to security: oauth2" % ", ".join(oauth2_set))
+            raise ModuleError("%s only apply to security: oauth2" % ", ".join(oauth2_set), oauth2_set[0])
 
     def find(self):
         self.api = find_api(self.apim, self.params["api"])
         if self.api is None:
-            if self.state in ("absent", "closed"):
-                return None  # without its API a plan is absent, and closed as good as
-            if not self.module.check_mode:
-                raise missing_api(self.apim, self.params["api"])
-            self.module.warn("in check mode, API %r does not exist yet: the plan is predicted created in the API an "
-                             "earlier task would create" % self.params["api"])
+            # Without its API a plan is absent, and closed as good as.
+            self.missing_parent(missing_api(self.apim, self.params["api"]), "API %r" % self.params["api"])
             self.api = {}
             return None
         require_v4(self.api)
@@ -379,63 +379,30 @@ class Plan(Managed):
         if self.params["id"]:
             plan = next((p for p in self.plans if p.get("id") == self.params["id"]), None)
             if plan is None and self.state not in ("closed", "absent"):
-                raise ModuleError("id: API %s has no plan with id %s" % (describe_api(self.api), self.params["id"]))
+                raise ModuleError("id: API %s has no plan with id %s" % (describe_api(self.api), self.params["id"]), "id")
             return plan
         matches = [p for p in self.plans if p.get("name") == self.params["name"]]
         if len(matches) > 1:
             raise ModuleError(
                 "name: %d plans of API %s are named %r: %s; set id to choose one, or rename or delete the others"
-                % (len(matches), describe_api(self.api), self.params["name"], ", ".join(describe_plan(p) for p in matches))
+                % (len(matches), describe_api(self.api), self.params["name"], ", ".join(describe_plan(p) for p in matches)),
+                "name"
             )
         return matches[0] if matches else None
 
-    def steps(self, current):
-        if self.state == "absent":
-            return [Step("delete", lambda plan: None, self.delete)] if current is not None else []
+    def leave(self, current):
         if self.state == "closed":
-            return [self.move(current, "closed")] if current is not None and current.get("status") != "CLOSED" else []
-        self.check(current)
-        steps = self.converge(current, self.create, self.update, None)
-        after = steps[0].predict(current) if steps else current
-        if self.state in MOVES and after.get("status") != MOVES[self.state][1]:
-            steps.append(self.move(after, self.state))
-        return steps
+            return [self.move(current, "closed")] if current.get("status") != "CLOSED" else []
+        return [self.delete(current)]
+
+    def after(self, current, plan):
+        return [self.move(plan, self.state)] if self.state in MOVES and plan.get("status") != MOVES[self.state][1] else []
 
     # -- checks before any write ------------------------------------------------------------------
-    def check(self, current):
-        label = self.params["name"] or self.params["id"]
-        kind = plan_security_type(current) or self.security
-        if current is not None and self.security and plan_security_type(current) != self.security:
-            raise ModuleError(
-                "security: plan %r is a %s plan; the security type of a plan can not change: create a new plan with "
-                "another name (and close this one)" % (current.get("name"), plan_security_type(current))
-            )
-        if current is None and kind is None:
-            raise ModuleError("security is required to create plan %r (keyless or oauth2)" % label)
-        oauth2_set = [option for option in OAUTH2_OPTIONS if option in self.wanted]
-        if oauth2_set and kind != "OAUTH2":
-            raise ModuleError("%s only apply to oauth2 plans; plan %r is a %s plan" % (", ".join(oauth2_set), label, kind))
-        status = (current or {}).get("status")
-        if status == "CLOSED" and (self.state in MOVES or self.description.differences(self.wanted, current)):
-            raise ModuleError("plan %r is closed; a closed plan cannot be changed or reopened: create a new plan with "
-                              "another name" % label)
-        if self.state == "published" and status == "DEPRECATED":
-            raise ModuleError("plan %r is deprecated; a deprecated plan cannot be published again: create a new plan "
-                              "with another name" % label)
-        if self.state == "deprecated" and status in (None, "STAGING"):
-            raise ModuleError("plan %r is %s; only a published plan can be deprecated: publish it first (state: "
-                              "published)" % (label, "not created yet" if status is None else "in staging"))
-        if kind == "OAUTH2":
-            self.check_oauth2(current)
-        if self.wanted.get("mcp_acl") is not None and (current is None or "mcp_acl" in self.description.differences(self.wanted, current)):
-            self.check_mcp_acl(current)
-        if self.state == "published" and kind == "KEY_LESS" and status != "PUBLISHED":
-            self.check_keyless(current)
-
-    def check_oauth2(self, current):
-        """Decide addWwwAuthenticateHeader from the server's own policy schema, and check the resource exists."""
+    def prepare(self, current):
+        """Decide addWwwAuthenticateHeader from the server's own policy schema."""
         explicit = self.wanted.get("add_www_authenticate_header")
-        if current is None or explicit is not None:
+        if (plan_security_type(current) or self.security) == "OAUTH2" and (current is None or explicit is not None):
             schema = self.apim.plugin_schema("policies", "oauth2")
             if WWW_AUTHENTICATE in (schema.get("properties") or {}):
                 # Only policy 5.0-5.1 (APIM 4.10.0-4.10.11) has it, and MCP clients get no challenge without it.
@@ -444,9 +411,46 @@ class Plan(Managed):
                 del self.wanted["add_www_authenticate_header"]
                 self.module.warn("add_www_authenticate_header is ignored: the OAuth2 policy of this APIM always sends "
                                  "the WWW-Authenticate challenge and has no such setting")
+
+    def check(self, current):
+        if self.state in self.leaving_states:
+            return
+        label = self.params["name"] or self.params["id"]
+        kind = plan_security_type(current) or self.security
+        if current is not None and self.security and plan_security_type(current) != self.security:
+            raise ModuleError(
+                "security: plan %r is a %s plan; the security type of a plan can not change: create a new plan with "
+                "another name (and close this one)" % (current.get("name"), plan_security_type(current)), "security"
+            )
+        if current is None and kind is None:
+            raise ModuleError("security is required to create plan %r (keyless or oauth2)" % label, "security")
+        oauth2_set = [option for option in OAUTH2_OPTIONS if option in self.wanted]
+        if oauth2_set and kind != "OAUTH2":
+            raise ModuleError("%s only apply to oauth2 plans; plan %r is a %s plan" % (", ".join(oauth2_set), label, kind),
+                              oauth2_set[0])
+        status = (current or {}).get("status")
+        if status == "CLOSED" and (self.state in MOVES or self.description.differences(self.wanted, current)):
+            raise ModuleError("plan %r is closed; a closed plan cannot be changed or reopened: create a new plan with "
+                              "another name" % label, "state")
+        if self.state == "published" and status == "DEPRECATED":
+            raise ModuleError("plan %r is deprecated; a deprecated plan cannot be published again: create a new plan "
+                              "with another name" % label, "state")
+        if self.state == "deprecated" and status in (None, "STAGING"):
+            raise ModuleError("plan %r is %s; only a published plan can be deprecated: publish it first (state: "
+                              "published)" % (label, "not created yet" if status is None else "in staging"), "state")
+        if kind == "OAUTH2":
+            self.check_oauth2(current)
+        if self.wanted.get("mcp_acl") is not None and (current is None or "mcp_acl" in self.description.differences(self.wanted, current)):
+            self.check_mcp_acl(current)
+        if self.state == "published" and kind == "KEY_LESS" and status != "PUBLISHED":
+            self.check_keyless(current)
+
+    def check_oauth2(self, current):
+        """The OAuth2 resource exists in the API."""
         name = self.wanted.get("oauth_resource")
         if current is None and not name:
-            raise ModuleError("oauth_resource is required to create an oauth2 plan: the name of the API's OAuth2 resource")
+            raise ModuleError("oauth_resource is required to create an oauth2 plan: the name of the API's OAuth2 resource",
+                              "oauth_resource")
         if name is None or not self.api:
             return
         resources = self.api.get("resources")
@@ -455,23 +459,17 @@ class Plan(Managed):
         resource = next((r for r in resources if r.get("name") == name), None)
         if resource is None:
             raise ModuleError("oauth_resource %r is not a resource of API %s: create it first with "
-                              "mcpgate.gravitee.apim_resource" % (name, describe_api(self.api)))
+                              "mcpgate.gravitee.apim_resource" % (name, describe_api(self.api)), "oauth_resource")
         if not str(resource.get("type", "")).startswith("oauth2"):
             raise ModuleError("oauth_resource %r of API %s is a %s resource, not an OAuth2 resource"
-                              % (name, describe_api(self.api), resource.get("type")))
+                              % (name, describe_api(self.api), resource.get("type")), "oauth_resource")
 
     def check_mcp_acl(self, current):
         """The mcp-acl policy runs on MCP proxy APIs only, and must be installed and allowed by the licence."""
         if self.api and self.api.get("type") != MCP_PROXY_TYPE:
             raise ModuleError("mcp_acl: the mcp-acl policy applies to MCP proxy APIs only; API %s is a %s API"
-                              % (describe_api(self.api), self.api.get("type")))
-        plugin = self.apim.plugin("policies", MCP_ACL_POLICY)
-        if plugin is None:
-            raise ModuleError("mcp_acl: APIM has no mcp-acl policy plugin (AI - MCP ACL, an enterprise plugin of APIM 4.10 "
-                              "and later): install it, or leave mcp_acl out")
-        if plugin.get("deployed") is False:
-            raise ModuleError("mcp_acl: the mcp-acl policy plugin is installed but not deployable: the APIM licence does "
-                              "not allow it")
+                              % (describe_api(self.api), self.api.get("type")), "mcp_acl")
+        require_plugin(self.apim, "policies", MCP_ACL_POLICY, "mcp_acl", needed_by="per-tool access control")
         others = other_mcp_acl_steps(current)
         if others:
             self.module.warn("plan %r has other flows with an mcp-acl step (%s); how several mcp-acl steps combine is not "
@@ -484,7 +482,8 @@ class Plan(Managed):
                   and p.get("id") != (current or {}).get("id")]
         if others:
             raise ModuleError("API %s already has a published keyless plan %s; only one keyless plan may be published "
-                              "per API: close it first (state: closed)" % (describe_api(self.api), describe_plan(others[0])))
+                              "per API: close it first (state: closed)" % (describe_api(self.api), describe_plan(others[0])),
+                              "state")
         secured = [p for p in self.plans if plan_security_type(p) != "KEY_LESS" and p.get("status") in ACTIVE_PLAN_STATUSES]
         if secured:
             self.module.warn(
@@ -500,17 +499,17 @@ class Plan(Managed):
              "security": {"type": self.security}}, wanted
         )
         # CreatePlanV4: a plan is always created in STAGING (facts §4.1).
-        return Step("create", lambda _nothing: dict(body, status="STAGING"),
+        return Step(lambda _nothing: dict(body, status="STAGING"),
                     lambda _nothing: self.apim.create_plan(self.api["id"], body))
 
     def update(self, current, options):
         # PUT /plans/{id} takes the whole plan back (UpdatePlanV4 ignores read-only fields such as status).
-        return Step("update", lambda plan: self.description.apply(plan, self.wanted, options),
+        return Step(lambda plan: self.description.apply(plan, self.wanted, options),
                     lambda plan: self.apim.update_plan(self.api["id"], plan["id"], self.description.apply(plan, self.wanted, options)))
 
     def move(self, plan, state):
         action, status = MOVES[state]
-        return Step(action, lambda p: dict(p, status=status), lambda p: self.act(p, action, status))
+        return Step(lambda p: dict(p, status=status), lambda p: self.act(p, action, status))
 
     def act(self, plan, action, status):
         """POST _publish, _deprecate or _close; a plan another run moved there first is where it was asked to be."""
@@ -521,16 +520,19 @@ class Plan(Managed):
                 return None
             raise
 
-    def delete(self, plan):
-        # A published or deprecated plan is closed first (which closes its subscriptions); STAGING, CLOSED and
-        # keyless plans, which have no subscriptions, are deleted as they are (facts section 4.2).
-        if plan.get("status") in ACTIVE_PLAN_STATUSES and plan_security_type(plan) != "KEY_LESS":
-            self.act(plan, "close", "CLOSED")
-        try:
-            self.apim.delete_plan(self.api["id"], plan["id"])
-        except GraviteeError as exc:
-            if exc.status != 404:  # another run deleted it first: absent is what was asked for
-                raise
+    def delete(self, current):
+        def run(plan):
+            # A published or deprecated plan is closed first (which closes its subscriptions); STAGING, CLOSED and
+            # keyless plans, which have no subscriptions, are deleted as they are (facts section 4.2).
+            if plan.get("status") in ACTIVE_PLAN_STATUSES and plan_security_type(plan) != "KEY_LESS":
+                self.act(plan, "close", "CLOSED")
+            try:
+                self.apim.delete_plan(self.api["id"], plan["id"])
+            except GraviteeError as exc:
+                if exc.status != 404:  # another run deleted it first: absent is what was asked for
+                    raise
+
+        return Step(lambda _plan: None, run)
 
 
 def needs_redeploy(api, before, after):

@@ -203,7 +203,7 @@ def am_url(url):
     url = check_url(url, "am_url")
     if re.search(r"/(oidc|management)$", url):
         raise ModuleError("am_url must be the base URL of the AM gateway, such as https://am-gateway.example.com, "
-                          "without the security domain, /oidc or /management; got %s" % url)
+                          "without the security domain, /oidc or /management; got %s" % url, "am_url")
     return url
 
 
@@ -232,10 +232,11 @@ class ApiResource(Managed):
         super(ApiResource, self).__init__(module)
         self.apim = ApimApi.of(module)
         self.api, self.etag = None, None
+        self.update_secrets = self.params["update_secret"] == "always"
         typed = [option for option in AM_OPTIONS if option in self.wanted]
         if self.wanted["type"] != AM_RESOURCE and typed:
             raise ModuleError("%s apply to type %s only; give the settings of a %s resource in configuration"
-                              % (", ".join(typed), AM_RESOURCE, self.wanted["type"]))
+                              % (", ".join(typed), AM_RESOURCE, self.wanted["type"]), typed[0])
         if self.wanted["type"] == AM_RESOURCE and "configuration" not in self.wanted:
             self.wanted.setdefault("version", "V3_X")  # the plugin's Java default is V1_X
 
@@ -248,40 +249,34 @@ class ApiResource(Managed):
             found = find_api(self.apim, ref)
             self.api, self.etag = self.apim.get_api(found["id"]) if found else (None, None)
         if self.api is None:
-            if self.state == "absent":
-                return None  # without its API, the resource is absent
-            if not self.module.check_mode:
-                raise missing_api(self.apim, self.params["api"])
-            self.module.warn("in check mode, API %r does not exist yet: the resource is predicted created in the API "
-                             "an earlier task would create" % self.params["api"])
+            self.missing_parent(missing_api(self.apim, self.params["api"]), "API %r" % self.params["api"])
             return None
         require_v4(self.api)
         return next((r for r in self.api.get("resources") or [] if r.get("name") == self.wanted["name"]), None)
 
-    def steps(self, current):
-        if self.state == "absent" and current is not None:
+    def check(self, current):
+        if self.state == "absent":
             self.check_unused()
-        if self.state == "present" and current is None and self.wanted["type"] == AM_RESOURCE and "configuration" not in self.wanted:
+        elif current is None and self.wanted["type"] == AM_RESOURCE and "configuration" not in self.wanted:
             missing = [option for option in AM_REQUIRED if option not in self.wanted]
             if missing:
                 raise ModuleError("%s required to create the %s resource %r" % (
-                    " and ".join(missing) + (" is" if len(missing) == 1 else " are"), AM_RESOURCE, self.wanted["name"]))
-        return self.converge(current, self.create, self.update, self.delete,
-                             update_secrets=self.params["update_secret"] == "always")
+                    " and ".join(missing) + (" is" if len(missing) == 1 else " are"), AM_RESOURCE, self.wanted["name"]),
+                    missing[0])
 
     def create(self, wanted):
         resource = self.description.apply({}, wanted)
-        return Step("create", lambda _nothing: resource, lambda _nothing: self.write(lambda resources: resources + [resource]))
+        return Step(lambda _nothing: resource, lambda _nothing: self.write(lambda resources: resources + [resource]))
 
     def update(self, current, options):
         def change(resource):
             return self.description.apply(resource, self.wanted, options)
 
-        return Step("update", change, lambda resource: self.write(
+        return Step(change, lambda resource: self.write(
             lambda resources: [change(r) if r.get("name") == resource["name"] else r for r in resources]))
 
     def delete(self, current):
-        return Step("delete", lambda _resource: None, lambda resource: self.write(
+        return Step(lambda _resource: None, lambda resource: self.write(
             lambda resources: [r for r in resources if r.get("name") != resource["name"]]))
 
     def write(self, change):
@@ -299,7 +294,8 @@ class ApiResource(Managed):
         if users:
             raise ModuleError(
                 "resource %r of API %s is used by plan %s: close or delete the plan first (mcpgate.gravitee.apim_plan)"
-                % (self.wanted["name"], describe_api(self.api), ", ".join(describe_plan(p) for p in users))
+                % (self.wanted["name"], describe_api(self.api), ", ".join(describe_plan(p) for p in users)),
+                "state"
             )
 
 

@@ -370,7 +370,8 @@ from ansible_collections.mcpgate.gravitee.plugins.module_utils.mcp import (
     Prober,
     sentence,
 )
-from ansible_collections.mcpgate.gravitee.plugins.module_utils.module import ModuleError, http_argument_spec, server_root
+from ansible_collections.mcpgate.gravitee.plugins.module_utils.errors import ModuleError
+from ansible_collections.mcpgate.gravitee.plugins.module_utils.module import http_argument_spec, server_root
 
 DISCOVERY_METHODS = ("register_client", "client_credentials")
 
@@ -380,14 +381,14 @@ def token_method(params):
     given = [name for name, value in (("token", params["token"]), ("register_client", params["register_client"]),
                                       ("client_credentials", params["client_credentials"])) if value]
     if len(given) > 1:
-        raise ModuleError("%s are mutually exclusive: give one way to get a token." % " and ".join(given))
+        raise ModuleError("%s are mutually exclusive: give one way to get a token." % " and ".join(given), given[1])
     if given and given[0] in DISCOVERY_METHODS and params["expect"] == "open":
-        raise ModuleError("%s verifies a protected endpoint: it cannot be used with expect: open." % given[0])
+        raise ModuleError("%s verifies a protected endpoint: it cannot be used with expect: open." % given[0], given[0])
     if not given and (params.get("expect_tools") or params.get("call_tools")):
         raise ModuleError("expect_tools and call_tools check what a token lets through: give a way to get a token "
-                          "(register_client, client_credentials or token).")
+                          "(register_client, client_credentials or token).", "expect_tools" if params.get("expect_tools") else "call_tools")
     if params["wait"] < 0:
-        raise ModuleError("wait must be 0 or more seconds, got %s." % params["wait"])
+        raise ModuleError("wait must be 0 or more seconds, got %s." % params["wait"], "wait")
     return given[0] if given else None
 
 
@@ -536,6 +537,8 @@ def main():
     except (ProbeFailure, GraviteeError, ModuleError) as exc:
         if getattr(exc, "upstream", False):
             result["upstream_unreachable"] = True
+        if getattr(exc, "option", None):
+            result["option"] = exc.option
         module.fail_json(msg=sentence(str(exc)), **failed(result, prober))
     except ValueError as exc:
         module.fail_json(msg=sentence("the MCP endpoint answered with something that is not JSON-RPC: %s" % exc),

@@ -28,6 +28,7 @@ def test_docs_and_changelog_are_regenerated_from_the_sources(tmp_path):
         ["index.rst", "secure_mcp_role.rst"]
         + [p.stem + "_module.rst" for p in (render_docs.REPO_ROOT / "plugins" / "modules").glob("*.py")
            if p.name != "__init__.py"]
+        + [p.stem + "_filter.rst" for p in (render_docs.REPO_ROOT / "plugins" / "filter").glob("*.yml")]
     )
     problems = render_docs.differences(docs, changelog)
     assert problems == [], "run `make docs` and commit the result:\n" + "\n".join(problems)

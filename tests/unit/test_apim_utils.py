@@ -39,7 +39,7 @@ def test_other_bad_context_paths_are_refused(bad):
 def test_urls():
     assert check_url("https://am.example.com/", "am_url") == "https://am.example.com"
     assert check_url("http://mcp:3001/mcp?tenant=a", "mcp_server_url", query=True) == "http://mcp:3001/mcp?tenant=a"
-    with pytest.raises(ModuleError, match="no query string"):
+    with pytest.raises(ModuleError, match="without a query string"):
         check_url("https://am.example.com?x=1", "am_url")
     with pytest.raises(ModuleError, match="gateway_url must be an http"):
         check_url("gw.example.com", "gateway_url")

@@ -8,7 +8,7 @@ import pytest
 from tests.unit.module_args import patch_module_args
 
 from ansible_collections.mcpgate.gravitee.plugins.module_utils.managed import Description, Field, Managed, Step
-from ansible_collections.mcpgate.gravitee.plugins.module_utils.module import GraviteeModule
+from ansible_collections.mcpgate.gravitee.plugins.module_utils.module import GraviteeModule, ModuleError
 
 DESCRIPTION = Description(
     Field("name"),
@@ -30,23 +30,21 @@ class Thing(Managed):
     def __init__(self, module, current):
         super().__init__(module)
         self.current, self.sent = current, []
+        self.update_secrets = self.params.get("always")
 
     def find(self):
         return self.current
 
-    def steps(self, current):
-        def create(wanted):
-            body = self.description.apply({}, wanted)
-            return Step("create", lambda _: body, lambda _: self.sent.append(("create", body)) or dict(body, id="new"))
+    def create(self, wanted):
+        body = self.description.apply({}, wanted)
+        return Step(lambda _: body, lambda _: self.sent.append(("create", body)) or dict(body, id="new"))
 
-        def update(obj, options):
-            return Step("update", lambda o: self.description.apply(o, self.wanted, options),
-                        lambda o: self.sent.append(("update", self.description.patch(self.wanted, options))))
+    def update(self, current, options):
+        return Step(lambda o: self.description.apply(o, self.wanted, options),
+                    lambda o: self.sent.append(("update", self.description.patch(self.wanted, options))))
 
-        def delete(obj):
-            return Step("delete", lambda _: None, lambda o: self.sent.append(("delete", o["id"])))
-
-        return self.converge(current, create, update, delete, update_secrets=self.params.get("always"))
+    def delete(self, current):
+        return Step(lambda _: None, lambda o: self.sent.append(("delete", o["id"])))
 
 
 SPEC = dict(DESCRIPTION.argument_spec(), state=dict(type="str", default="present"), always=dict(type="bool", default=False))
@@ -141,7 +139,7 @@ def test_check_mode_asks_the_server_what_a_real_write_checks_by_itself():
 
     class Checked(Thing):
         def steps(self, current):
-            return [Step("create", lambda _: {"name": "a"}, lambda _: asked.append("run"), lambda _: asked.append("verify"))]
+            return [Step(lambda _: {"name": "a"}, lambda _: asked.append("run"), lambda _: asked.append("verify"))]
 
     for check_mode, expected in ((True, ["verify"]), (False, ["run"])):
         asked.clear()
@@ -149,3 +147,107 @@ def test_check_mode_asks_the_server_what_a_real_write_checks_by_itself():
             module = GraviteeModule("apim", SPEC)
         Checked(module, None).ensure()
         assert asked == expected
+
+
+# -- the default writes, on a collection path ----------------------------------------------------------
+class Recorder:
+    """A client that records the requests it is asked for."""
+
+    def __init__(self):
+        self.sent = []
+
+    def post(self, path, body, expected=None):
+        self.sent.append(("POST", path, body))
+        return dict(body, id="new")
+
+    def request(self, method, path, body, expected=None):
+        self.sent.append((method, path, body))
+        return None
+
+    def delete(self, path):
+        self.sent.append(("DELETE", path, None))
+
+
+class Plain(Managed):
+    """A plain CRUD object: its fields, how to find it, and its collection."""
+
+    description = DESCRIPTION
+
+    def __init__(self, module, current):
+        super().__init__(module)
+        self.current = current
+
+    def find(self):
+        return self.current
+
+    def collection(self):
+        return "/things"
+
+
+def plain(args, current):
+    with patch_module_args(args):
+        module = GraviteeModule("am", SPEC)
+    module._client = Recorder()
+    thing = Plain(module, current)
+    before, after = thing.ensure()
+    return module, after
+
+
+def test_a_plain_object_is_created_updated_and_deleted_on_its_collection():
+    module, after = plain({"name": "a", "description": "old"}, None)
+    assert module.client.sent == [("POST", "/things", {"name": "a", "description": "old"})] and after["id"] == "new"
+    module, after = plain({"name": "a", "description": "new"}, {"id": "x/1", "name": "a", "description": "old"})
+    assert module.client.sent == [("PATCH", "/things/x%2F1", {"description": "new"})] and after["description"] == "new"
+    module, after = plain({"name": "a", "state": "absent"}, {"id": "x1", "name": "a"})
+    assert module.client.sent == [("DELETE", "/things/x1", None)] and after is None
+    module, after = plain({"name": "a", "state": "absent"}, None)
+    assert module.client.sent == [] and not module.changed
+
+
+def test_put_sends_the_whole_object_back():
+    class Whole(Plain):
+        update_method = "PUT"
+
+    with patch_module_args({"name": "a", "description": "new"}):
+        module = GraviteeModule("apim", SPEC)
+    module._client = Recorder()
+    Whole(module, {"id": "1", "name": "a", "description": "old", "other": True}).ensure()
+    assert module.client.sent == [("PUT", "/things/1", {"id": "1", "name": "a", "description": "new", "other": True})]
+
+
+def test_leaving_states_never_create_and_lifecycle_moves_follow_the_write():
+    class Lifecycle(Plain):
+        leaving_states = ("absent", "closed")
+
+        def leave(self, current):
+            return [Step(lambda o: dict(o, status="CLOSED"), lambda o: self.module.client.sent.append(("CLOSE",)))]
+
+        def after(self, current, predicted):
+            return [Step(lambda o: dict(o, status="PUBLISHED"), lambda o: self.module.client.sent.append(("PUBLISH",)))] \
+                if self.state == "published" and predicted.get("status") != "PUBLISHED" else []
+
+    for state, current, sent in (("closed", None, []), ("closed", {"id": "1", "name": "a"}, [("CLOSE",)]),
+                                 ("published", None, [("POST", "/things", {"name": "a"}), ("PUBLISH",)]),
+                                 ("published", {"id": "1", "name": "a", "status": "PUBLISHED"}, [])):
+        with patch_module_args({"name": "a", "state": state}):
+            module = GraviteeModule("am", SPEC)
+        module._client = Recorder()
+        Lifecycle(module, current).ensure()
+        assert module.client.sent == sent, state
+
+
+def test_a_missing_parent_fails_predicts_in_check_mode_or_is_absent():
+    error = ModuleError("api: no API with context path '/x': create it first", "api")
+    for args, outcome in (({"name": "a"}, "fails"), ({"name": "a", "_ansible_check_mode": True}, "warns"),
+                          ({"name": "a", "state": "absent"}, "absent")):
+        with patch_module_args(args):
+            module = GraviteeModule("am", SPEC)
+        warnings = []
+        module.warn = warnings.append
+        thing = Plain(module, None)
+        if outcome == "fails":
+            with pytest.raises(ModuleError, match="create it first"):
+                thing.missing_parent(error, "API '/x'")
+        else:
+            thing.missing_parent(error, "API '/x'")
+            assert bool(warnings) == (outcome == "warns")

@@ -7,7 +7,7 @@ import copy
 
 import pytest
 
-from ansible_collections.mcpgate.gravitee.plugins.module_utils.apim import (
+from ansible_collections.mcpgate.gravitee.plugins.module_utils.mcp_acl import (
     get_mcp_acl,
     mcp_acl_authorizations,
     normalize_mcp_acl,

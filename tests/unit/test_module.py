@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 from tests.unit.module_args import patch_module_args
@@ -158,3 +159,26 @@ def test_check_mode_client_refuses_any_write_before_sending_it():
     with pytest.raises(GraviteeError, match="would change the server in check mode"):
         module.client.post("/management/v2/organizations/DEFAULT/environments/DEFAULT/apis", {"name": "x"})
     assert module.client.session is None  # refused before any connection
+
+
+def test_a_failure_carries_the_option_at_fault_as_a_field(capsys):
+    def main(m):
+        raise ModuleError("tools[2].key: 'a b' is not a valid tool key", "tools[2].key")
+
+    result = run_to_exit({"url": "https://h", "token": "pat-0193-value"}, main, capsys)
+    assert result["failed"] and result["option"] == "tools"
+    assert result["msg"].startswith("tools[2].key:")
+
+
+def test_module_error_keeps_the_path_and_names_the_option():
+    error = ModuleError("cimd.template: no such application", "cimd.template")
+    assert (error.option, error.path, str(error)) == ("cimd", "cimd.template", "cimd.template: no such application")
+    assert ModuleError("APIM has no deployable mcp-proxy entrypoint").option is None
+
+
+def test_rest_classes_and_errors_import_nothing_from_ansible_nor_from_the_module_base():
+    for name in ("errors", "client", "apim", "am", "mcp", "mcp_acl"):
+        path = os.path.join(os.path.dirname(__file__), "..", "..", "plugins", "module_utils", name + ".py")
+        with open(path, encoding="utf-8") as source:
+            imports = [line for line in source if line.startswith(("import ", "from "))]
+        assert not [line for line in imports if "ansible.module_utils" in line or "module_utils.module " in line], name
