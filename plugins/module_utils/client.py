@@ -297,7 +297,7 @@ class GraviteeClient:
                 url=url,
             )
         except self.exceptions.ConnectionError as exc:
-            if self.cert and _client_certificate_refused(exc):
+            if _client_certificate_refused(exc):
                 # TLS 1.3: the server checks the certificate after the handshake, so its refusal can arrive as a reset.
                 raise GraviteeError(_client_certificate_message(exc, self.cert), method=method, url=url)
             if _sent_before_failure(exc):
@@ -316,8 +316,9 @@ class GraviteeClient:
         except self.exceptions.RequestException as exc:
             raise GraviteeError("request failed: %s" % _first_line(exc), method=method, url=url)
         except (IOError, OSError) as exc:
-            # requests checks the client certificate files before connecting and raises a bare OSError.
-            raise GraviteeError("%s; check client_cert and client_key" % _first_line(exc), method=method, url=url)
+            # requests checks the CA bundle and the client certificate files before connecting: a bare OSError.
+            options = "ca_path" if "CA certificate bundle" in str(exc) else "client_cert and client_key"
+            raise GraviteeError("%s; check %s" % (_first_line(exc), options), method=method, url=url)
 
     def raw(self, method, path, headers=None, **kwargs):
         """Send a request with this session's TLS, timeout and retries; return the response, any status.
@@ -455,10 +456,15 @@ def _client_certificate_message(exc, cert):
             "the server refused the TLS client certificate (%s): check that client_cert is signed by a CA the server "
             "trusts and that client_key is its key" % _first_line(exc)
         )
-    return (
-        "the server asks for a TLS client certificate (%s): set client_cert and client_key (or the "
-        "GRAVITEE_APIM_CLIENT_CERT / GRAVITEE_AM_CLIENT_CERT and _CLIENT_KEY environment variables)" % _first_line(exc)
+    advice = (
+        "set client_cert and client_key (or the GRAVITEE_APIM_CLIENT_CERT / GRAVITEE_AM_CLIENT_CERT and _CLIENT_KEY "
+        "environment variables)"
     )
+    if re.search(r"certificate required|CERTIFICATE_REQUIRED", str(exc), re.I):
+        return "the server asks for a TLS client certificate (%s): %s" % (_first_line(exc), advice)
+    # TLS 1.2 servers refuse a missing certificate with a bare handshake_failure, which other mismatches give too.
+    return "the server refused the TLS handshake (%s): if it requires a TLS client certificate, %s" % (
+        _first_line(exc), advice)
 
 
 def _sent_before_failure(exc):
