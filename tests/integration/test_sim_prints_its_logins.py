@@ -9,6 +9,8 @@ from __future__ import annotations
 import shlex
 
 from tests.integration.ansible_run import run_tasks
+from tests.integration.ecosystem_support import REPO_ROOT
+from tests.simulator.core import SERVERS
 
 SIMULATOR_PROFILES = ("4.12",)
 
@@ -36,3 +38,13 @@ def test_the_printed_logins_and_exports_connect_the_modules(sim):
     run = run_tasks(sim, tasks, connection_env=False, extra_env=env)
     assert run.rc == 0, [r.msg for r in run.results] or run.stderr
     assert run.task("am").result["domain"]["hrid"] == "mcp"
+
+
+def test_the_readme_shows_the_same_exports_for_the_default_ports(sim):
+    readme = (REPO_ROOT / "README.md").read_text()
+    shown = printed_exports([line for line in readme.splitlines() if line.startswith("export GRAVITEE_")])
+    expected = dict(sim.env())
+    for name, server in (("GRAVITEE_APIM_URL", "apim"), ("GRAVITEE_AM_URL", "am")):
+        expected[name] = f"http://127.0.0.1:{SERVERS[server][1]}"
+    assert shown == expected
+    assert "make sim" in readme and ".venv/bin/ansible-playbook playbooks/secure_mcp.yml -e @playbooks/vars/demo.yml" in readme
