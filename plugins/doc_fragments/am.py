@@ -58,7 +58,8 @@ options:
   client_key:
     description:
       - PEM file of the private key of O(client_cert), when that file does not hold it.
-      - The key must not be encrypted (a passphrase cannot be given); an encrypted key is refused before any connection. Keep the file readable only by the user running the module.
+      - The key must not be encrypted (a passphrase cannot be given); an encrypted key is refused before any connection.
+      - Keep the file readable only by the user running the module.
       - The path is not a secret and is shown in results like any option; the key itself is never read into a result or a message.
       - If not set, the environment variable E(GRAVITEE_AM_CLIENT_KEY) is used.
     type: path
