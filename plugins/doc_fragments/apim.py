@@ -49,6 +49,20 @@ options:
     type: str
     default: DEFAULT
     aliases: [env]
+  client_cert:
+    description:
+      - PEM file of the TLS client certificate to present to the APIM Management API, for a server (or a proxy in front of it) that requires mutual TLS.
+      - The file may hold the private key too; else give O(client_key).
+      - If not set, the environment variable E(GRAVITEE_APIM_CLIENT_CERT) is used.
+    type: path
+  client_key:
+    description:
+      - PEM file of the private key of O(client_cert), when that file does not hold it.
+      - The key must not be encrypted (a passphrase cannot be given); an encrypted key is refused before any connection.
+      - Keep the file readable only by the user running the module.
+      - The path is not a secret and is shown in results like any option; the key itself is never read into a result or a message.
+      - If not set, the environment variable E(GRAVITEE_APIM_CLIENT_KEY) is used.
+    type: path
 attributes:
   action_group:
     description: Use C(group/mcpgate.gravitee.apim) or C(group/mcpgate.gravitee.gravitee) in C(module_defaults) to set defaults for this module.

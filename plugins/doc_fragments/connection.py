@@ -36,6 +36,12 @@ options:
       - Each retry is reported as a warning.
     type: int
     default: 3
+notes:
+  - >-
+    Proxies are taken from the environment, as by any program using C(requests), on the host that runs the module
+    (with C(connection: local), the controller): E(HTTPS_PROXY) for C(https://) URLs, E(HTTP_PROXY) for C(http://) URLs
+    (or E(ALL_PROXY)), and E(NO_PROXY), a comma-separated list of host names, domains and addresses reached directly.
+    Set them with the task's or play's C(environment) keyword, or in the environment of C(ansible-playbook).
 requirements:
   - requests
 """

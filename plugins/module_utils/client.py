@@ -4,8 +4,11 @@
 """HTTP for the Gravitee Management APIs: one ``requests.Session`` per module run.
 
 It owns authentication (APIM Basic or personal access token; AM Basic exchanged for a Bearer token,
-or a given token), TLS (``validate_certs``, ``ca_path``), the timeout, retries with exponential
-backoff, and turns Gravitee's error bodies into one exception, ``GraviteeError``.
+or a given token), TLS (``validate_certs``, ``ca_path``, a client certificate for mutual TLS), the timeout,
+retries with exponential backoff, and turns Gravitee's error bodies into one exception, ``GraviteeError``.
+
+Proxies come from the environment, as for any ``requests`` program: the session keeps ``trust_env``, so
+``HTTPS_PROXY`` / ``HTTP_PROXY`` / ``ALL_PROXY`` are used and ``NO_PROXY`` is honoured.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -174,6 +177,8 @@ class GraviteeClient:
         token=None,
         validate_certs=True,
         ca_path=None,
+        client_cert=None,
+        client_key=None,
         timeout=30,
         retries=3,
         backoff_factor=0.5,
@@ -195,6 +200,8 @@ class GraviteeClient:
         self.token_exchange_path = token_exchange_path
         # Passed on every request: requests lets REQUESTS_CA_BUNDLE override a session-level setting.
         self.verify = ca_path if (ca_path and validate_certs) else bool(validate_certs)
+        # Mutual TLS: requests' cert= takes the certificate file, or (certificate, key) when the key is apart.
+        self.cert = client_certificate(client_cert, client_key)
         self.retry = dict(
             total=retries,
             connect=retries,
@@ -264,9 +271,21 @@ class GraviteeClient:
         session = self._open()
         try:
             return session.request(
-                method, self.base_url + path, auth=auth, headers=headers, timeout=self.timeout, verify=self.verify, **kwargs
+                method, self.base_url + path, auth=auth, headers=headers, timeout=self.timeout, verify=self.verify,
+                cert=self.cert, **kwargs
             )
         except self.exceptions.SSLError as exc:
+            if _client_certificate_refused(exc):
+                raise GraviteeError(_client_certificate_message(exc, self.cert), method=method, url=url)
+            if _HANDSHAKE_CUT.search(str(exc)):
+                raise GraviteeError(_handshake_cut_message(exc, self.cert), method=method, url=url)
+            if _client_certificate_unusable(exc):
+                raise GraviteeError(
+                    "the client certificate could not be used (%s): client_key must be the private key of client_cert"
+                    % _first_line(exc),
+                    method=method,
+                    url=url,
+                )
             raise GraviteeError(
                 "TLS verification failed (%s). Set ca_path to the CA bundle that signed the server certificate "
                 "(or GRAVITEE_CA_PATH); only for a test server, validate_certs: false disables verification"
@@ -280,7 +299,17 @@ class GraviteeClient:
             )
         except self.exceptions.RetryError as exc:
             raise GraviteeError("gave up after retries: %s" % _first_line(exc), method=method, url=url)
+        except self.exceptions.ProxyError as exc:
+            raise GraviteeError(
+                "the proxy refused or failed the connection (%s); check HTTPS_PROXY / HTTP_PROXY, or list the server "
+                "in NO_PROXY to reach it directly" % _first_line(exc),
+                method=method,
+                url=url,
+            )
         except self.exceptions.ConnectionError as exc:
+            if _client_certificate_refused(exc):
+                # TLS 1.3: the server checks the certificate after the handshake, so its refusal can arrive as a reset.
+                raise GraviteeError(_client_certificate_message(exc, self.cert), method=method, url=url)
             if _sent_before_failure(exc):
                 raise GraviteeError(
                     "the connection was closed before an answer came (%s); the request may have been applied, "
@@ -296,6 +325,10 @@ class GraviteeClient:
             )
         except self.exceptions.RequestException as exc:
             raise GraviteeError("request failed: %s" % _first_line(exc), method=method, url=url)
+        except (IOError, OSError) as exc:
+            # requests checks the CA bundle and the client certificate files before connecting: a bare OSError.
+            options = "ca_path" if "CA certificate bundle" in str(exc) else "client_cert and client_key"
+            raise GraviteeError("%s; check %s" % (_first_line(exc), options), method=method, url=url)
 
     def raw(self, method, path, headers=None, **kwargs):
         """Send a request with this session's TLS, timeout and retries; return the response, any status.
@@ -364,6 +397,86 @@ class GraviteeClient:
         return self.request("DELETE", path, params=params, expected=expected)
 
 
+def client_certificate(client_cert=None, client_key=None):
+    """requests' ``cert=`` for a client certificate file and its key file (or a file holding both), else None.
+
+    The key must not be encrypted: requests (and urllib3) take no passphrase, and OpenSSL would ask for it on the
+    terminal. An encrypted key is refused here, before any connection, with the command that decrypts it.
+    """
+    client_cert, client_key = client_cert or None, client_key or None
+    if client_key and not client_cert:
+        raise GraviteeError("client_key is set without client_cert: give the client certificate too")
+    if not client_cert:
+        return None
+    for path in (client_key, client_cert):
+        if path and _is_encrypted_key(path):
+            raise GraviteeError(
+                "the private key in %s is encrypted, and a passphrase cannot be given: decrypt it (openssl pkey -in %s "
+                "-out client.key), keep that file readable only by the user running the modules, and set client_key "
+                "to it" % (path, path)
+            )
+    return (client_cert, client_key) if client_key else client_cert
+
+
+def _is_encrypted_key(path):
+    try:
+        with open(path, "rb") as pem:
+            text = pem.read(1 << 20)
+    except (IOError, OSError):
+        return False  # requests reports a missing file with its own words, caught in _send
+    return b"-----BEGIN ENCRYPTED PRIVATE KEY-----" in text or b"Proc-Type: 4,ENCRYPTED" in text
+
+
+# What OpenSSL says when the server refuses the client's certificate (or wanted one and got none), by TLS version.
+_CERTIFICATE_REFUSED = re.compile(
+    r"certificate required|CERTIFICATE_REQUIRED|alert bad certificate|BAD_CERTIFICATE|alert unknown ca|UNKNOWN_CA"
+    r"|alert handshake failure|HANDSHAKE_FAILURE|alert certificate unknown|CERTIFICATE_UNKNOWN"
+    r"|alert access denied|ACCESS_DENIED",
+    re.I,
+)
+_CERTIFICATE_UNUSABLE = re.compile(r"KEY_VALUES_MISMATCH|PEM lib|NO_START_LINE|no certificate or crl found", re.I)
+
+
+# The server closed the connection in the handshake without saying why (some servers refuse a client certificate so).
+_HANDSHAKE_CUT = re.compile(r"EOF occurred in violation of protocol|UNEXPECTED_EOF", re.I)
+
+
+def _handshake_cut_message(exc, cert):
+    if cert:
+        advice = "if it refused the client certificate, check that client_cert is signed by a CA it trusts"
+    else:
+        advice = (
+            "if it requires a TLS client certificate, set client_cert and client_key (or the GRAVITEE_APIM_CLIENT_CERT "
+            "/ GRAVITEE_AM_CLIENT_CERT and _CLIENT_KEY environment variables)"
+        )
+    return "the server closed the connection during the TLS handshake (%s); %s" % (_first_line(exc), advice)
+
+
+def _client_certificate_refused(exc):
+    return bool(_CERTIFICATE_REFUSED.search(str(exc)))
+
+
+def _client_certificate_unusable(exc):
+    return bool(_CERTIFICATE_UNUSABLE.search(str(exc)))
+
+
+def _client_certificate_message(exc, cert):
+    if cert:
+        return (
+            "the server refused the TLS client certificate (%s): check that client_cert is signed by a CA the server "
+            "trusts and that client_key is its key" % _first_line(exc)
+        )
+    advice = (
+        "set client_cert and client_key (or the GRAVITEE_APIM_CLIENT_CERT / GRAVITEE_AM_CLIENT_CERT and _CLIENT_KEY "
+        "environment variables)"
+    )
+    if re.search(r"certificate required|CERTIFICATE_REQUIRED", str(exc), re.I):
+        return "the server asks for a TLS client certificate (%s): %s" % (_first_line(exc), advice)
+    # TLS 1.2 servers refuse a missing certificate with a bare handshake_failure, which other mismatches give too.
+    return "the server refused the TLS handshake (%s): if it requires a TLS client certificate, %s" % (
+        _first_line(exc), advice)
+
+
 def _sent_before_failure(exc):
     """True when the request had been sent when the connection broke (so it may have been applied)."""
     text = str(exc)
@@ -374,6 +487,7 @@ _ROOT_CAUSES = (
     re.compile(r"\[SSL: [^\]]+\] ([^(]+?)\s*\("),  # certificate verify failed: unable to get local issuer ...
     re.compile(r"(\[Errno -?\d+\] [^'\")]+)"),  # [Errno 111] Connection refused
     re.compile(r"(RemoteDisconnected\([^)]*\))"),
+    re.compile(r"(EOF occurred in violation of protocol)"),
 )
 
 

@@ -64,6 +64,10 @@ def connection_argument_spec(product):
         token=dict(type="str", no_log=True, fallback=(env_fallback, [prefix + "TOKEN"])),
         organization=dict(type="str", default="DEFAULT", aliases=["org"], fallback=(env_fallback, [prefix + "ORG"])),
         environment=dict(type="str", default="DEFAULT", aliases=["env"], fallback=(env_fallback, [prefix + "ENV"])),
+        # Mutual TLS. Paths, not secrets (no_log=False says so to the sanity test that flags names with "key"); the
+        # key file itself is never read into a result, and an encrypted key is refused (no passphrase option).
+        client_cert=dict(type="path", fallback=(env_fallback, [prefix + "CLIENT_CERT"])),
+        client_key=dict(type="path", no_log=False, fallback=(env_fallback, [prefix + "CLIENT_KEY"])),
     )
 
 
@@ -173,6 +177,9 @@ class GraviteeModule(object):
             token=token,
             validate_certs=params["validate_certs"],
             ca_path=params["ca_path"],
+            # An empty value counts as unset (AWX injects "" for a credential without a certificate).
+            client_cert=params["client_cert"] or None,
+            client_key=params["client_key"] or None,
             timeout=params["timeout"],
             retries=params["retries"],
             token_exchange_path="/management/auth/token" if self.product == "am" and not token else None,

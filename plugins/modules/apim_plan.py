@@ -136,7 +136,7 @@ options:
           scopes:
             description:
               - The rule applies when the token carries every one of these scopes. The module writes the condition
-                C({#context.attributes['user.roles'].contains('<scope>') && ...}), on the OAuth2 policy's
+                V({#context.attributes['user.roles'].contains('<scope>'\) && ...}), on the OAuth2 policy's
                 word that it puts the token's scopes in the C(user.roles) attribute (its source, C(Oauth2Policy.java)).
                 That the C(mcp-acl) policy evaluates its condition on that attribute is inferred, not confirmed by
                 Gravitee's documentation.
@@ -146,7 +146,7 @@ options:
           condition:
             description:
               - The rule's condition, a Gravitee Expression Language expression such as
-                C({#context.attributes['user.roles'].contains('weather:read')}); the rule is ignored when it is false.
+                V({#context.attributes['user.roles'].contains('weather:read'\)}); the rule is ignored when it is false.
               - When neither this nor O(mcp_acl.authorizations[].scopes) is set, the rule applies to every request.
             type: str
           authorized_features:

@@ -69,16 +69,29 @@ def load_credential_types() -> dict[str, dict[str, Any]]:
 
 
 def render_injection(credential_type: dict[str, Any], inputs: dict[str, Any], filename: str) -> dict[str, str]:
-    """The environment AWX gives a job for a credential of this type with these inputs (awx CredentialType)."""
+    """The environment AWX gives a job for a credential of this type with these inputs (awx CredentialType).
+
+    A ``file`` injector ``template`` is written to ``filename`` (``tower.filename``); with several files,
+    ``template.<name>`` is written to ``<filename>.<name>`` (``tower.filename.<name>``), as AWX writes each to a
+    file of its own in the job's private data dir.
+    """
     namespace: dict[str, Any] = {name: value for name, value in inputs.items() if isinstance(value, bool) or len(value)}
     for field in credential_type["inputs"]["fields"]:
         if field.get("type") == "boolean" and field["id"] not in inputs:
             namespace[field["id"]] = False
     env = sandbox.ImmutableSandboxedEnvironment()
     injectors = credential_type["injectors"]
-    if "file" in injectors:
-        Path(filename).write_text(env.from_string(injectors["file"]["template"]).render(**namespace))
-        namespace["tower"] = {"filename": filename}
+    files: dict[str, str] = {}
+    for label, template in injectors.get("file", {}).items():
+        path = filename if label == "template" else f"{filename}.{label.split('.', 1)[1]}"
+        Path(path).write_text(env.from_string(template).render(**namespace))
+        Path(path).chmod(0o600)
+        if label == "template":
+            namespace["tower"] = {"filename": path}
+        else:
+            files[label.split(".", 1)[1]] = path
+    if files:
+        namespace["tower"] = {"filename": files}
     return {name: env.from_string(template).render(**namespace) for name, template in injectors["env"].items()}
 
 
@@ -108,8 +121,11 @@ def test_a_credential_type_is_well_formed(type_name):
         assert {"id", "label", "type"} <= set(field) and field["type"] in ("string", "boolean")
     # Secrets are encrypted by AWX and never shown again.
     assert {name for name, field in fields.items() if field.get("secret")} == (
-        {"password", "token"} if type_name != "gravitee_tls" else set()
+        {"password", "token", "client_key"} if type_name != "gravitee_tls" else set()
     )
+    # AWX takes one file injector "template", or several "template.<name>", never both.
+    labels = set(credential_type["injectors"].get("file", {}))
+    assert labels <= {"template"} or all(label.startswith("template.") for label in labels), labels
     # Every template names only the type's own inputs (or the injected file's name).
     env = sandbox.ImmutableSandboxedEnvironment()
     for template in [*credential_type["injectors"]["env"].values(), *credential_type["injectors"].get("file", {}).values()]:
@@ -130,6 +146,7 @@ def test_injected_values_reach_the_modules_in_a_job(sim, tmp_path):
     }
     assert env["GRAVITEE_APIM_USERNAME"] == "" and env["GRAVITEE_AM_ORG"] == "DEFAULT"
     assert env["GRAVITEE_VALIDATE_CERTS"] == "true" and env["GRAVITEE_CA_PATH"] == ""
+    assert env["GRAVITEE_APIM_CLIENT_CERT"] == env["GRAVITEE_AM_CLIENT_KEY"] == ""  # no certificate given: unset
     tasks = [
         {"name": "apim", "mcpgate.gravitee.apim_info": {}},
         {"name": "am", "mcpgate.gravitee.am_info": {"domain": "mcp"}},
@@ -144,3 +161,13 @@ def test_injected_values_reach_the_modules_in_a_job(sim, tmp_path):
     tls = render_injection(types["gravitee_tls"], {"skip_tls_verify": True, "ca_certificate": "PEM"}, str(tmp_path / "d"))
     assert tls == {"GRAVITEE_VALIDATE_CERTS": "false", "GRAVITEE_CA_PATH": str(tmp_path / "d")}
     assert (tmp_path / "d").read_text() == "PEM"
+
+
+def test_a_client_certificate_credential_injects_two_private_files(tmp_path):
+    for type_name, product in (("gravitee_apim", "APIM"), ("gravitee_am", "AM")):
+        credential_type = load_credential_types()[type_name]
+        inputs = {"url": "https://x.example.com", "token": "t", "client_certificate": "CERT PEM", "client_key": "KEY PEM"}
+        env = render_injection(credential_type, inputs, str(tmp_path / type_name))
+        cert, key = Path(env[f"GRAVITEE_{product}_CLIENT_CERT"]), Path(env[f"GRAVITEE_{product}_CLIENT_KEY"])
+        assert (cert.read_text(), key.read_text()) == ("CERT PEM", "KEY PEM")
+        assert cert != key and key.stat().st_mode & 0o077 == 0

@@ -7,6 +7,12 @@ import asyncio
 import sys
 from pathlib import Path
 
+from tests.simulator.am import ADMIN_PASSWORD as AM_ADMIN_PASSWORD
+from tests.simulator.am import ADMIN_USERNAME as AM_ADMIN_USERNAME
+from tests.simulator.am import DEMO_PASSWORD as AM_DEMO_PASSWORD
+from tests.simulator.am import DEMO_USERNAME as AM_DEMO_USERNAME
+from tests.simulator.am import SEEDED_DOMAIN_NAME
+from tests.simulator.apim import ADMIN_USER as APIM_ADMIN
 from tests.simulator.core import DEFAULT_SPECS_DIR, SERVERS, Simulator, serve
 from tests.simulator.profiles import PROFILES
 
@@ -33,6 +39,22 @@ def parse_args(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def login_lines(sim: Simulator) -> list[str]:
+    """The seeded logins, and the variables that point the collection's modules at this simulator."""
+    apim_user, apim_password = APIM_ADMIN
+    return [
+        f"APIM Management API login: {apim_user} / {apim_password} (or the personal access token above)",
+        f"AM Management API login: {AM_ADMIN_USERNAME} / {AM_ADMIN_PASSWORD}",
+        f"AM domain {SEEDED_DOMAIN_NAME}, user for MCP clients: {AM_DEMO_USERNAME} / {AM_DEMO_PASSWORD}",
+        "To run a playbook against it, in another terminal (from the clone's top folder):",
+        f"  export GRAVITEE_APIM_URL={sim.url('apim')} GRAVITEE_APIM_USERNAME={apim_user} "
+        f"GRAVITEE_APIM_PASSWORD={apim_password}",
+        f"  export GRAVITEE_AM_URL={sim.url('am')} GRAVITEE_AM_USERNAME={AM_ADMIN_USERNAME} "
+        f"GRAVITEE_AM_PASSWORD={AM_ADMIN_PASSWORD}",
+        "  .venv/bin/ansible-playbook playbooks/secure_mcp.yml -e @playbooks/vars/demo.yml",
+    ]
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     sim = Simulator(
@@ -49,6 +71,8 @@ def main(argv=None) -> int:
         for name, (dummy_module, dummy_port, label, base) in SERVERS.items():
             print(f"{label}: {sim.url(name)}{base}", flush=True)
         print(f"APIM personal access token: {sim.state.apim_token}", flush=True)
+        for line in login_lines(sim):
+            print(line, flush=True)
         for notice in sim.notices:
             print(f"notice: {notice}", flush=True)
         print("ready", flush=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import ssl
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -25,6 +26,27 @@ class Received:
     path: str
     headers: dict[str, str]
     body: Any
+
+
+class TlsHTTPServer(ThreadingHTTPServer):
+    """TLS handshake in the connection's own thread, as a real server does it.
+
+    A refused handshake (no client certificate, an unknown CA) leaves the connection open a moment, so that the
+    client reads the server's TLS alert rather than a bare end of connection.
+    """
+
+    tls_context: ssl.SSLContext
+
+    def finish_request(self, request, client_address):
+        try:
+            tls = self.tls_context.wrap_socket(request, server_side=True)
+        except (ssl.SSLError, OSError):
+            time.sleep(0.2)
+            return
+        try:
+            super().finish_request(tls, client_address)
+        finally:
+            tls.close()
 
 
 class ScriptedServer:
@@ -67,9 +89,9 @@ class ScriptedServer:
 
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _handle
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        if tls_context is not None:
-            self.httpd.socket = tls_context.wrap_socket(self.httpd.socket, server_side=True)
+        self.httpd = (TlsHTTPServer if tls_context else ThreadingHTTPServer)(("127.0.0.1", 0), Handler)
+        self.httpd.tls_context = tls_context
+        self.httpd.daemon_threads = True
         self.scheme = "https" if tls_context else "http"
         self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
 

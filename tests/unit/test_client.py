@@ -5,12 +5,15 @@ from __future__ import annotations
 import base64
 import socket
 import ssl
+import threading
 import time
 
 import pytest
 import trustme
+from cryptography.hazmat.primitives import serialization
 
 from ansible_collections.mcpgate.gravitee.plugins.module_utils.client import GraviteeClient, GraviteeError
+from tests.unit.loopback_proxy import LoopbackProxy
 from tests.unit.scripted_server import DROP, Answer, ScriptedServer
 
 
@@ -151,6 +154,175 @@ def test_ca_path_makes_verification_pass(tls_server, ca, tmp_path):
 
 def test_validate_certs_false_skips_verification(tls_server):
     assert make_client(tls_server.url, validate_certs=False).get("/x") == {"secure": True}
+
+
+# -- mutual TLS ------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def mtls_files(ca, tmp_path_factory):
+    """The CA, a client certificate it signed (key apart, and both in one file), and one from another CA."""
+    folder = tmp_path_factory.mktemp("mtls")
+    client = ca.issue_cert("mcpgate-client@example.com")
+    stranger = trustme.CA().issue_cert("stranger@example.com")
+    files = {name: folder / name for name in ("ca.pem", "client.pem", "client.key", "client-and-key.pem",
+                                              "stranger.pem", "stranger.key", "encrypted.key")}
+    ca.cert_pem.write_to_path(str(files["ca.pem"]))
+    client.cert_chain_pems[0].write_to_path(str(files["client.pem"]))
+    client.private_key_pem.write_to_path(str(files["client.key"]))
+    client.private_key_and_cert_chain_pem.write_to_path(str(files["client-and-key.pem"]))
+    stranger.cert_chain_pems[0].write_to_path(str(files["stranger.pem"]))
+    stranger.private_key_pem.write_to_path(str(files["stranger.key"]))
+    key = serialization.load_pem_private_key(client.private_key_pem.bytes(), password=None)
+    files["encrypted.key"].write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.BestAvailableEncryption(b"passphrase")
+    ))
+    return {name: str(path) for name, path in files.items()}
+
+
+@pytest.fixture(params=["TLSv1_3", "TLSv1_2"])
+def mtls_server(ca, request):
+    """A TLS server that requires a client certificate signed by the test CA (verify_mode CERT_REQUIRED).
+
+    TLS 1.2 refuses a missing or unknown certificate in the handshake, TLS 1.3 after it: both are tried.
+    """
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("localhost").configure_cert(context)
+    ca.configure_trust(context)
+    context.verify_mode = ssl.CERT_REQUIRED
+    context.maximum_version = getattr(ssl.TLSVersion, request.param)
+    with ScriptedServer(tls_context=context) as scripted:
+        scripted.default = Answer(200, {"mutual": True})
+        yield scripted
+
+
+def test_a_client_certificate_and_its_key_get_through_mutual_tls(mtls_server, mtls_files):
+    client = make_client(mtls_server.url, ca_path=mtls_files["ca.pem"], client_cert=mtls_files["client.pem"],
+                         client_key=mtls_files["client.key"])
+    assert client.get("/x") == {"mutual": True}
+    assert client.cert == (mtls_files["client.pem"], mtls_files["client.key"])
+
+
+def test_a_file_holding_certificate_and_key_is_enough(mtls_server, mtls_files):
+    client = make_client(mtls_server.url, ca_path=mtls_files["ca.pem"], client_cert=mtls_files["client-and-key.pem"])
+    assert client.get("/x") == {"mutual": True}
+
+
+def test_without_a_client_certificate_the_error_says_which_option_to_set(mtls_server, mtls_files):
+    with pytest.raises(GraviteeError) as caught:
+        make_client(mtls_server.url, ca_path=mtls_files["ca.pem"], retries=0).get("/x")
+    message = str(caught.value)
+    assert "client certificate" in message and "client_cert" in message, message
+    assert "ca_path" not in message  # not the server-verification advice
+    assert mtls_server.received == []
+
+
+def test_a_server_that_closes_the_handshake_without_a_word_gets_a_hedged_hint():
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def read_the_hello_and_close():
+        connection, dummy_address = listener.accept()
+        connection.recv(4096)
+        connection.close()
+
+    thread = threading.Thread(target=read_the_hello_and_close, daemon=True)
+    thread.start()
+    try:
+        with pytest.raises(GraviteeError) as caught:
+            make_client(f"https://localhost:{listener.getsockname()[1]}", retries=0).get("/x")
+    finally:
+        thread.join(5)
+        listener.close()
+    message = str(caught.value)
+    assert "closed the connection during the TLS handshake" in message and "client_cert" in message, message
+
+
+def test_a_certificate_from_another_ca_is_reported_as_refused(mtls_server, mtls_files):
+    with pytest.raises(GraviteeError) as caught:
+        make_client(mtls_server.url, ca_path=mtls_files["ca.pem"], client_cert=mtls_files["stranger.pem"],
+                    client_key=mtls_files["stranger.key"], retries=0).get("/x")
+    # TLS 1.2 gets the server's alert; over TLS 1.3 a Python server's refusal often arrives as a bare end of connection.
+    message = str(caught.value)
+    assert "refused the TLS client certificate" in message or "closed the connection during the TLS handshake" in message
+    assert "check that client_cert is signed by a CA" in message, message
+
+
+def test_a_key_that_is_not_the_certificates_is_reported(mtls_server, mtls_files):
+    with pytest.raises(GraviteeError) as caught:
+        make_client(mtls_server.url, ca_path=mtls_files["ca.pem"], client_cert=mtls_files["client.pem"],
+                    client_key=mtls_files["stranger.key"], retries=0).get("/x")
+    assert "client_key must be the private key of client_cert" in str(caught.value), str(caught.value)
+
+
+def test_an_encrypted_key_is_refused_before_any_connection(mtls_files):
+    with pytest.raises(GraviteeError) as caught:
+        make_client("https://localhost:9", client_cert=mtls_files["client.pem"], client_key=mtls_files["encrypted.key"])
+    assert "is encrypted" in str(caught.value) and "openssl pkey" in str(caught.value)
+    assert "passphrase cannot be given" in str(caught.value)
+
+
+def test_a_missing_certificate_file_is_reported_with_the_options(mtls_server, mtls_files, tmp_path):
+    with pytest.raises(GraviteeError) as caught:
+        make_client(mtls_server.url, ca_path=mtls_files["ca.pem"], client_cert=str(tmp_path / "absent.pem"),
+                    client_key=mtls_files["client.key"]).get("/x")
+    assert "absent.pem" in str(caught.value) and "client_cert" in str(caught.value)
+
+
+def test_a_missing_ca_bundle_is_reported_with_its_option(tls_server, tmp_path):
+    with pytest.raises(GraviteeError) as caught:
+        make_client(tls_server.url, ca_path=str(tmp_path / "absent-ca.pem")).get("/x")
+    assert "absent-ca.pem" in str(caught.value) and "check ca_path" in str(caught.value), str(caught.value)
+
+
+def test_a_key_without_its_certificate_is_refused():
+    with pytest.raises(GraviteeError) as caught:
+        make_client("https://localhost:9", client_key="/c.key")
+    assert "client_key is set without client_cert" in str(caught.value)
+
+
+# -- proxies from the environment ------------------------------------------------------------------
+PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY")
+
+
+@pytest.fixture
+def proxy(monkeypatch):
+    for name in PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+    with LoopbackProxy() as running:
+        yield running
+
+
+def test_http_proxy_is_used_for_http_urls(server, proxy, monkeypatch):
+    monkeypatch.setenv("HTTP_PROXY", proxy.url)
+    assert make_client(server.url).get("/management/v2/x") == {}
+    assert proxy.request_lines == [f"GET {server.url}/management/v2/x"]  # the absolute URI: it went through
+    assert len(server.received) == 1
+
+
+def test_https_proxy_tunnels_with_connect_and_mutual_tls_stays_end_to_end(mtls_server, mtls_files, proxy, monkeypatch):
+    monkeypatch.setenv("HTTPS_PROXY", proxy.url)
+    client = make_client(mtls_server.url, ca_path=mtls_files["ca.pem"], client_cert=mtls_files["client.pem"],
+                         client_key=mtls_files["client.key"])
+    assert client.get("/x") == {"mutual": True}
+    assert proxy.request_lines == ["CONNECT " + mtls_server.url.split("//", 1)[1]]
+
+
+def test_no_proxy_is_honoured(server, proxy, monkeypatch):
+    monkeypatch.setenv("HTTP_PROXY", proxy.url)
+    monkeypatch.setenv("NO_PROXY", "example.com,127.0.0.1")
+    assert make_client(server.url).get("/x") == {}
+    assert proxy.request_lines == []
+    assert len(server.received) == 1
+
+
+def test_an_unreachable_proxy_is_named_in_the_error(server, proxy, monkeypatch):
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{port}")
+    with pytest.raises(GraviteeError) as caught:
+        make_client(server.url, retries=0).get("/x")
+    assert "proxy" in str(caught.value) and "NO_PROXY" in str(caught.value), str(caught.value)
 
 
 # -- error bodies ----------------------------------------------------------------------------------

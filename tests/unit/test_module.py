@@ -14,7 +14,7 @@ from ansible_collections.mcpgate.gravitee.plugins.module_utils.module import Gra
 ENV_VARS = [
     f"GRAVITEE_{product}_{name}"
     for product in ("APIM", "AM")
-    for name in ("URL", "USERNAME", "PASSWORD", "TOKEN", "ORG", "ENV")
+    for name in ("URL", "USERNAME", "PASSWORD", "TOKEN", "ORG", "ENV", "CLIENT_CERT", "CLIENT_KEY")
 ] + ["GRAVITEE_VALIDATE_CERTS", "GRAVITEE_CA_PATH"]
 
 
@@ -60,6 +60,35 @@ def test_environment_fallbacks_fill_every_connection_option(monkeypatch):
     assert (params["organization"], params["environment"]) == ("ORG1", "ENV1")
     assert params["validate_certs"] is False
     assert params["ca_path"] == "/etc/ca.pem"
+
+
+def test_client_certificate_options_fall_back_to_the_product_variables(monkeypatch):
+    monkeypatch.setenv("GRAVITEE_APIM_CLIENT_CERT", "/etc/apim-client.pem")
+    monkeypatch.setenv("GRAVITEE_APIM_CLIENT_KEY", "/etc/apim-client.key")
+    monkeypatch.setenv("GRAVITEE_AM_CLIENT_CERT", "/etc/am-client.pem")
+    apim = make_module({}).params
+    am = make_module({}, product="am").params
+    assert (apim["client_cert"], apim["client_key"]) == ("/etc/apim-client.pem", "/etc/apim-client.key")
+    assert (am["client_cert"], am["client_key"]) == ("/etc/am-client.pem", None)
+
+
+def test_an_empty_client_certificate_counts_as_unset(monkeypatch):
+    # AWX injects an empty string for a credential without a client certificate.
+    monkeypatch.setenv("GRAVITEE_APIM_CLIENT_CERT", "")
+    monkeypatch.setenv("GRAVITEE_APIM_CLIENT_KEY", "")
+    module = make_module({"url": "https://apim.example.com", "token": "pat-value"})
+    assert module.client.cert is None
+
+
+def test_client_certificate_paths_reach_the_client():
+    module = make_module({"url": "https://apim.example.com", "token": "pat-value", "client_cert": "/c.pem", "client_key": "/c.key"})
+    assert module.client.cert == ("/c.pem", "/c.key")
+
+
+def test_a_client_key_without_its_certificate_fails_clearly(capsys):
+    result = run_to_exit({"url": "https://apim.example.com", "token": "pat-value", "client_key": "/c.key"},
+                         lambda module: module.client, capsys)
+    assert result["failed"] and "client_key is set without client_cert" in result["msg"]
 
 
 def test_am_modules_read_the_am_variables(monkeypatch):
