@@ -171,7 +171,7 @@ def check_context_path(value, option="context_path"):
     if value != value.lower():
         raise ModuleError(
             "%s %r has capital letters: AM lower-cases the MCP server identifier (the gateway URL of the API) "
-            "and compares it exactly, so MCP clients could never get a token for this API; use %r"
+            "and compares it exactly, so MCP clients could never get a token for an API whose URL has capitals; use %r"
             % (option, value, value.lower()), option
         )
     if not _CONTEXT_PATH_RE.match(value):
