@@ -15,10 +15,7 @@ __metaclass__ = type
 import json
 import re
 
-try:
-    from collections.abc import Mapping
-except ImportError:  # pragma: no cover
-    from collections import Mapping
+from ansible.module_utils.six.moves.collections_abc import Mapping
 
 from ansible_collections.mcpgate.gravitee.plugins.module_utils.am import cimd_host_ok, redirect_uri_problem
 from ansible_collections.mcpgate.gravitee.plugins.module_utils.apim import check_context_path, check_url

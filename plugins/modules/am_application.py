@@ -371,7 +371,7 @@ def put_identity_providers(app, ids):
 DESCRIPTION = Description(
     Field("name", key=["name"], normalize=check_name, create=["name"], view="name"),
     Field("description", key=["description"], create=["description"], view="description"),
-    Field("client_id", key=OAUTH + ("clientId",), get=lambda app: application_client_id(app), create_only=True,
+    Field("client_id", key=OAUTH + ("clientId",), get=application_client_id, create_only=True,
           create=["clientId"], view="clientId"),
     Field("client_secret", key=OAUTH + ("clientSecret",), create_only=True, secret=True, create=["clientSecret"]),
     # Set at creation (a change is refused in check()); AM writes it back lower case.

@@ -324,26 +324,26 @@ class DomainSettings(Managed):
         return self.domain
 
     # -- CIMD (AM 4.12) ---------------------------------------------------------------------------------
-    def prepare(self, domain):
+    def prepare(self, current):
         """When a CIMD setting must change: AM 4.12 or later, and the template given by client id resolved to its id."""
-        changes = [field.option for field in CIMD_FIELDS if field.option in self.wanted and field.differs(self.wanted[field.option], domain)]
+        changes = [field.option for field in CIMD_FIELDS if field.option in self.wanted and field.differs(self.wanted[field.option], current)]
         self.cimd_changing = bool(changes)
         if not changes:
             return
-        if get_path(domain, CIMD) is None:
+        if get_path(current, CIMD) is None:
             version = self.am.version()
             if version and version_tuple(version) < (4, 12):
                 raise ModuleError(
                     "cimd: AM %s has no Client ID Metadata Documents (they need AM 4.12.0 or later); remove the cimd "
                     "settings (%s) or upgrade AM" % (version, ", ".join(changes)), "cimd")
         if CIMD_OPTION + "template" in self.wanted:
-            self.wanted[CIMD_OPTION + "template"] = self.resolve_template(domain)
+            self.wanted[CIMD_OPTION + "template"] = self.resolve_template(current)
 
-    def check(self, domain):
+    def check(self, current):
         """What AM checks while CIMD is on (DomainServiceImpl#validateCIMDSettings), when a CIMD setting changes."""
         if not self.cimd_changing:
             return
-        after = self.description.apply(domain, self.wanted)
+        after = self.description.apply(current, self.wanted)
         settings = dict((field.option[len(CIMD_OPTION):], field.get(after)) for field in CIMD_FIELDS)
         if not settings["enabled"]:
             return

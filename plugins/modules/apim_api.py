@@ -257,10 +257,10 @@ class McpProxyApi(Managed):
             )
         return api
 
-    def after(self, current, api):
+    def after(self, current, predicted):
         if self.state == "started" and current is not None:
-            return self.deploy_and_start(current, api)
-        if self.state == "stopped" and api.get("state") == "STARTED":
+            return self.deploy_and_start(current, predicted)
+        if self.state == "stopped" and predicted.get("state") == "STARTED":
             return [Step(lambda api: dict(api, state="STOPPED"), self.stop)]
         return []
 

@@ -395,8 +395,8 @@ class Plan(Managed):
             return [self.move(current, "closed")] if current.get("status") != "CLOSED" else []
         return [self.delete(current)]
 
-    def after(self, current, plan):
-        return [self.move(plan, self.state)] if self.state in MOVES and plan.get("status") != MOVES[self.state][1] else []
+    def after(self, current, predicted):
+        return [self.move(predicted, self.state)] if self.state in MOVES and predicted.get("status") != MOVES[self.state][1] else []
 
     # -- checks before any write ------------------------------------------------------------------
     def prepare(self, current):

@@ -166,6 +166,6 @@ def mcp_proxy_body(name: str, path: str, target: str, api_type: str = "MCP_PROXY
         "apiVersion": "1",
         "listeners": [{"type": "HTTP", "paths": [{"path": path}], "entrypoints": [{"type": plugin if api_type == "MCP_PROXY" else "http-proxy"}]}],
         "endpointGroups": [
-            {"name": "default", "type": plugin, "endpoints": [{"name": "default", "type": plugin, "configuration": {"target": target}}]}
+            {"name": "default-group", "type": plugin, "endpoints": [{"name": "default", "type": plugin, "configuration": {"target": target}}]}
         ],
     }

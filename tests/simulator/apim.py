@@ -281,9 +281,21 @@ def conflicting_path(state: ApimState, api_id: str | None, candidate: dict[str, 
 
 
 def sanitize_endpoint_groups(groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Definition-model defaults (AbstractEndpointGroup, AbstractEndpoint)."""
+    """Definition-model defaults (AbstractEndpointGroup, AbstractEndpoint); groups and endpoints share one set of names
+    (EndpointGroupsValidationServiceImpl#validateUniqueEndpointGroupName / validateUniqueEndpointName)."""
     result = copy.deepcopy(groups)
+    names: set[str] = set()
     for group in result:
+        if group.get("name") in names:
+            raise ApiError(400, f"The endpoint group name [{group['name']}] is already used by another endpoint or endpoint "
+                           "group.", "api.endpointsGroup.name.exists", {"api.endpointsGroup[].name": group["name"]}, [])
+        names.add(group.get("name"))
+        for endpoint in group.get("endpoints") or []:
+            if endpoint.get("name") in names:
+                raise ApiError(400, f"The endpoint name [{endpoint['name']}] is already used by another endpoint or endpoint "
+                               "group.", "api.endpointsGroup.endpoint.name.exists",
+                               {"api.endpointsGroup[].endpoint.name": endpoint["name"]}, [])
+            names.add(endpoint.get("name"))
         group.setdefault("loadBalancer", {"type": "ROUND_ROBIN"})
         for endpoint in group.get("endpoints") or []:
             endpoint.setdefault("weight", 1)
@@ -747,6 +759,10 @@ class ManagementApi:
             configuration = self.state.schemas.sanitize("policies", policy, security.get("configuration"))
         except InvalidConfiguration as exc:
             raise invalid_data(exc.message) from None
+        if self.sim.profile == "4.10" and security.get("configuration") is not None:
+            # Seen on real APIM 4.10.9: a plan's configuration is validated but stored as sent, without the schema's
+            # defaults (an OAuth2 plan of {"oauthResource"} alone stays so, and its gateway sends no challenge).
+            configuration = copy.deepcopy(security["configuration"])
         result = {"type": security["type"]}
         if configuration is not None:
             result["configuration"] = configuration
@@ -973,6 +989,9 @@ def build_app(sim):
             found = PLUGIN_PREFIX.match(path)
             if not found:
                 return not_found(path)
+            if found["org"] is None and sim.profile == "4.10":
+                # Seen on real APIM 4.10.9: the deprecated root form fails looking up "Organization [null]": a bare 500.
+                return Response(status_code=500)
             routes, org, env, rest = PLUGIN_ROUTES, found["org"] or DEFAULT_ORG, None, found["rest"]
             base = origin + path[: len(path) - len(rest)]
         if org != DEFAULT_ORG:

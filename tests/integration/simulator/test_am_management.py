@@ -164,6 +164,7 @@ def test_an_identifier_with_spaces_is_refused(am, domain):
 def test_list_sort_by_name_or_updated_at(am, domain):
     for name in ("b-server", "a-server", "c-server"):
         am.create_mcp_server(domain["id"], name=name, resourceIdentifiers=[f"https://gw.example.com/{name}"])
+
     def names(sort=None):
         params = {"type": "MCP_SERVER", **({"sort": sort} if sort else {})}
         return [s["name"] for s in am.call("GET", am.resources_path(domain["id"]), params=params).json()["data"]]
