@@ -8,15 +8,14 @@ builds its URLs (discovery, ``registration_client_uri``) on the proxy's address.
 
 from __future__ import annotations
 
-import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-import requests
+from tests.loopback_http import BackgroundServer, forward
 
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "content-encoding"}
 
 
-class RecordingProxy:
+class RecordingProxy(BackgroundServer):
     def __init__(self, upstream: str):
         self.upstream = upstream.rstrip("/")
         self.bodies: list[bytes] = []
@@ -29,36 +28,11 @@ class RecordingProxy:
                 pass
 
             def _forward(self):
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else None
-                headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
-                answer = requests.request(self.command, proxy.upstream + self.path, headers=headers, data=body,
-                                          allow_redirects=False, timeout=30)
-                proxy.bodies.append(answer.content)
-                self.send_response(answer.status_code)
-                for key, value in answer.headers.items():
-                    if key.lower() not in HOP_BY_HOP:
-                        self.send_header(key, value)
-                self.send_header("Content-Length", str(len(answer.content)))
-                self.end_headers()
-                self.wfile.write(answer.content)
+                proxy.bodies.append(forward(self, proxy.upstream + self.path, HOP_BY_HOP).content)
 
             do_GET = do_POST = do_DELETE = do_PUT = do_PATCH = _forward
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return "http://127.0.0.1:%d" % self.server.server_address[1]
+        self.serve(ThreadingHTTPServer(("127.0.0.1", 0), Handler))
 
     def text(self) -> str:
         return b"\n".join(self.bodies).decode(errors="replace")
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()

@@ -11,7 +11,6 @@ certificate stay end to end, and ``NO_PROXY`` sends the request around the proxy
 from __future__ import annotations
 
 import ssl
-import threading
 
 import pytest
 import trustme
@@ -19,34 +18,23 @@ import trustme
 from tests.integration.ansible_run import run_tasks
 from tests.integration.recording_proxy import RecordingProxy
 from tests.integration.role_support import failures, run_role
+from tests.loopback_http import BackgroundServer
 from tests.unit.loopback_proxy import LoopbackProxy
 from tests.unit.scripted_server import TlsHTTPServer
 
 SIMULATOR_PROFILES = ("4.12",)
 
 
-class MutualTlsFront:
+class MutualTlsFront(BackgroundServer):
     """A TLS front (requiring a client certificate) that passes each request on to ``upstream`` over plain HTTP."""
+
+    scheme, host = "https", "localhost"
 
     def __init__(self, upstream: str, context: ssl.SSLContext):
         plain = RecordingProxy(upstream)
         plain.server.server_close()
-        self.server = TlsHTTPServer(("127.0.0.1", 0), plain.server.RequestHandlerClass)
+        self.serve(TlsHTTPServer(("127.0.0.1", 0), plain.server.RequestHandlerClass))
         self.server.tls_context = context
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return "https://localhost:%d" % self.server.server_address[1]
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture(scope="module")

@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import select
 import socket
-import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import requests
+
+from tests.loopback_http import BackgroundServer, forward
 
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "proxy-authorization", "transfer-encoding",
               "content-length", "content-encoding"}
 
 
-class LoopbackProxy:
+class LoopbackProxy(BackgroundServer):
     def __init__(self):
         self.request_lines: list[str] = []
         proxy = self
@@ -40,38 +41,13 @@ class LoopbackProxy:
 
             def _forward(self):
                 proxy.request_lines.append(f"{self.command} {self.path}")
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else None
-                headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
                 with requests.Session() as direct:
                     direct.trust_env = False  # this proxy never goes through a proxy itself
-                    answer = direct.request(self.command, self.path, headers=headers, data=body, timeout=10,
-                                            allow_redirects=False)
-                self.send_response(answer.status_code)
-                for key, value in answer.headers.items():
-                    if key.lower() not in HOP_BY_HOP:
-                        self.send_header(key, value)
-                self.send_header("Content-Length", str(len(answer.content)))
-                self.end_headers()
-                self.wfile.write(answer.content)
+                    forward(self, self.path, HOP_BY_HOP, session=direct, timeout=10)
 
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _forward
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return "http://127.0.0.1:%d" % self.server.server_address[1]
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
+        self.serve(ThreadingHTTPServer(("127.0.0.1", 0), Handler))
 
 
 def _relay(client: socket.socket, upstream: socket.socket) -> None:
