@@ -127,7 +127,7 @@ def start_am(group: ProcessGroup, pg: postgres.Postgres, run: Path, servers: Ser
                 shutil.copy2(driver, ext)
         # Console only (the run folder keeps it), without the JDBC audit reporter's duplicate-key flood
         # (real-gravitee-here.md: gigabytes of logs in minutes).
-        (homes[kind] / "config" / "logback.xml").write_text(LOGBACK.replace(QUIET_LOGGERS_HERE, AM_QUIET_LOGGERS))
+        (homes[kind] / "config" / "logback.xml").write_text(logback(AM_QUIET_LOGGERS))
     api_port, api_node, gw_port, gw_node = free_ports(4)
     common = {"GRAVITEE_SERVICES_CORE_HTTP_HOST": "127.0.0.1", **{k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG")}}
     for scope in ("MANAGEMENT", "OAUTH2", "GATEWAY"):
@@ -203,13 +203,16 @@ services:
 {extra}"""
 
 
-QUIET_LOGGERS_HERE = "<!-- quiet loggers -->"
 AM_QUIET_LOGGERS = '<logger name="io.gravitee.am.reporter" level="OFF"/>'
-LOGBACK = f"""<configuration>
+
+
+def logback(quiet_loggers: str = "") -> str:
+    """Console logging at INFO, with ``quiet_loggers`` (logger elements) in front of the root."""
+    return f"""<configuration>
   <appender name="OUT" class="ch.qos.logback.core.ConsoleAppender">
     <encoder><pattern>%d{{HH:mm:ss.SSS}} %-5level [%thread] %logger{{36}} - %msg%n</pattern></encoder>
   </appender>
-  {QUIET_LOGGERS_HERE}
+  {quiet_loggers}
   <root level="INFO"><appender-ref ref="OUT"/></root>
 </configuration>
 """
@@ -255,7 +258,7 @@ reporters:
         for folder in ("config", "logs", "templates", "data", "plugins/.work"):
             (home / folder).mkdir(parents=True, exist_ok=True)
         (home / "config" / "gravitee.yml").write_text(configs[component])
-        (home / "config" / "logback.xml").write_text(LOGBACK)
+        (home / "config" / "logback.xml").write_text(logback())
         extra = VERTX_FLAGS + (["-Djersey.config.server.wadl.disableWadl=true"] if component == "apim-rest-api" else [])
         log = run / f"{component}.log"
         env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG")}
